@@ -1,0 +1,556 @@
+//! Coroutines and stack switching: the only place that resumes, suspends
+//! and moves a coroutine between segments.
+//!
+//! Contract:
+//! - A coroutine is a `corosensei::Coroutine` whose own stack is its first
+//!   [`Segment`]. Further segments are pushed by [`grow`] with
+//!   `corosensei::on_stack`: the `grow` frame on the old segment owns the new
+//!   segment while `f` runs on it, so the chain is the call stack itself and
+//!   growing never allocates.
+//! - The running coroutine's segment state lives in the thread-local `CUR`
+//!   (current segment bottom, class, chain bytes, spare segment, yielder). The
+//!   worker swaps it in before `resume` and out after: the stack limit is per
+//!   coroutine, never per thread. `CUR.limit == 0` means "not on a coroutine
+//!   segment" (plain thread, scheduler loop, or system stack): `grow` then
+//!   runs `f` in place.
+//! - The system stack ([`system_stack`]) is one fixed mapping per worker;
+//!   while on it `CUR.limit` is 0 and `CUR.on_system` is set, so `grow`
+//!   never switches and suspending is a fatal error.
+//! - Only the worker thread that started a coroutine ever touches its
+//!   segments, its worker cache and its counters: nothing here locks.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{self, PanicHookInfo};
+use std::rc::Rc;
+use std::sync::{Arc, Once};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use memmap2::MmapMut;
+use parking_lot::{Mutex, RawMutex};
+
+use crate::sched::counters::{Counters, WorkerCounters};
+use crate::sched::task::TaskShared;
+use crate::stack::cache::SegCache;
+use crate::stack::pool::Pool;
+use crate::stack::{grow_class, os, Segment, StackRef, RED_ZONE};
+
+/// Bytes of every worker's system stack.
+pub const SYSTEM_STACK: usize = 1 << 20;
+
+/// Why a coroutine gave control back to its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// `yield_now`: run again after the others.
+    Yield,
+    /// `park`: run again when unparked.
+    Park,
+}
+
+type Co = Coroutine<(), Suspend, (), Segment>;
+type CoYielder = Yielder<(), Suspend>;
+
+/// Segment state of the coroutine running on this thread.
+struct Cur {
+    /// Bottom of the current segment; 0 when not on a coroutine segment.
+    limit: Cell<usize>,
+    class: Cell<u8>,
+    /// Stack bytes of the segments in the chain (spare excluded).
+    chain: Cell<usize>,
+    spare: Cell<Option<Segment>>,
+    yielder: Cell<*const CoYielder>,
+    task: Cell<Option<Arc<TaskShared>>>,
+    id: Cell<u64>,
+    /// Stress mode of the runtime this worker belongs to.
+    stackmove: Cell<bool>,
+    on_system: Cell<bool>,
+    unwinding: Cell<bool>,
+}
+
+thread_local! {
+    static CUR: Cur = const {
+        Cur {
+            limit: Cell::new(0),
+            class: Cell::new(0),
+            chain: Cell::new(0),
+            spare: Cell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            task: Cell::new(None),
+            id: Cell::new(0),
+            stackmove: Cell::new(false),
+            on_system: Cell::new(false),
+            unwinding: Cell::new(false),
+        }
+    };
+    static CTX: RefCell<Option<Rc<StackCtx>>> = const { RefCell::new(None) };
+}
+
+/// Stack resources of one worker thread.
+pub(crate) struct StackCtx {
+    pub pool: Arc<Pool>,
+    pub counters: Arc<Counters>,
+    pub idx: usize,
+    cache_mutex: Arc<Mutex<SegCache>>,
+    cache: RefCell<Option<parking_lot::ArcMutexGuard<RawMutex, SegCache>>>,
+    sys: MmapMut,
+    pub first_class: u8,
+    pub max_stack: usize,
+    pub stackmove: bool,
+    pub poison: bool,
+}
+
+impl StackCtx {
+    pub(crate) fn new(
+        pool: Arc<Pool>,
+        counters: Arc<Counters>,
+        idx: usize,
+        cache_mutex: Arc<Mutex<SegCache>>,
+        first_class: u8,
+        max_stack: usize,
+        stackmove: bool,
+        poison: bool,
+    ) -> Result<StackCtx, crate::Error> {
+        let sys = os::map_chunk(SYSTEM_STACK + crate::stack::GUARD)?;
+        // SAFETY: the lowest GUARD bytes of a fresh mapping we own.
+        unsafe { os::protect(sys.as_ptr() as usize, crate::stack::GUARD)? };
+        counters
+            .global
+            .os_stacks
+            .fetch_add(SYSTEM_STACK as u64, std::sync::atomic::Ordering::Relaxed);
+        let guard = cache_mutex.lock_arc();
+        Ok(StackCtx {
+            pool,
+            counters,
+            idx,
+            cache_mutex,
+            cache: RefCell::new(Some(guard)),
+            sys,
+            first_class,
+            max_stack,
+            stackmove,
+            poison,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn wc(&self) -> &WorkerCounters {
+        &self.counters.workers[self.idx]
+    }
+
+    fn sys_stack(&self) -> StackRef {
+        let lo = self.sys.as_ptr() as usize;
+        // SAFETY: the mapping lives as long as self, has a guard at its
+        // bottom, and only this worker thread runs on it.
+        unsafe { StackRef::new(lo + self.sys.len(), lo + crate::stack::GUARD) }
+    }
+
+    pub(crate) fn alloc(&self, class: u8) -> Segment {
+        let mut c = self.cache.borrow_mut();
+        let cache = c.as_mut().unwrap_or_else(|| {
+            os::fatal(format_args!(
+                "worker {} allocates without its cache",
+                self.idx
+            ))
+        });
+        cache.alloc(class, &self.pool, self.wc())
+    }
+
+    pub(crate) fn free(&self, seg: Segment) {
+        let mut c = self.cache.borrow_mut();
+        let cache = c.as_mut().unwrap_or_else(|| {
+            os::fatal(format_args!("worker {} frees without its cache", self.idx))
+        });
+        cache.free(seg, &self.pool, self.wc())
+    }
+
+    /// Flush this worker's cache into the pool (the owner's own cache).
+    pub(crate) fn flush_own(&self) {
+        if let Some(c) = self.cache.borrow_mut().as_mut() {
+            c.flush(&self.pool, self.wc());
+        }
+    }
+
+    /// Let go of the cache lock while idle or stopped.
+    pub(crate) fn release_cache(&self) {
+        self.cache.borrow_mut().take();
+    }
+
+    /// Take the cache lock back (waits while a flusher holds it).
+    pub(crate) fn acquire_cache(&self) {
+        let mut c = self.cache.borrow_mut();
+        if c.is_none() {
+            *c = Some(self.cache_mutex.lock_arc());
+        }
+    }
+
+    /// True when the calling thread holds this cache (it is this worker).
+    pub(crate) fn holds_cache(&self) -> bool {
+        self.cache.borrow().is_some()
+    }
+}
+
+/// Make `ctx` the stack context of this (worker) thread, or clear it.
+pub(crate) fn set_ctx(ctx: Option<Rc<StackCtx>>) {
+    CUR.with(|c| c.stackmove.set(ctx.as_ref().is_some_and(|x| x.stackmove)));
+    CTX.with(|c| *c.borrow_mut() = ctx);
+}
+
+/// The stack context of this thread, if it is a worker.
+pub(crate) fn ctx() -> Option<Rc<StackCtx>> {
+    CTX.with(|c| c.borrow().clone())
+}
+
+/// A started coroutine, owned by its worker.
+pub(crate) struct CoroState {
+    co: Co,
+    limit: usize,
+    class: u8,
+    chain: usize,
+    spare: Option<Segment>,
+    yielder: *const CoYielder,
+    task: Option<Arc<TaskShared>>,
+}
+
+impl CoroState {
+    pub(crate) fn task(&self) -> &Arc<TaskShared> {
+        self.task
+            .as_ref()
+            .expect("task is in CoroState while suspended")
+    }
+}
+
+/// What a slice of a coroutine ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Yielded,
+    Parked,
+    Finished,
+}
+
+/// Create a coroutine on a fresh first segment (not yet run).
+pub(crate) fn start(
+    ctx: &StackCtx,
+    task: Arc<TaskShared>,
+    f: Box<dyn FnOnce() + Send>,
+) -> CoroState {
+    let seg = ctx.alloc(ctx.first_class);
+    let (limit, class, chain) = (seg.bottom(), seg.class(), seg.bytes());
+    let co = Co::with_stack(seg, move |y: &CoYielder, ()| {
+        CUR.with(|c| c.yielder.set(y as *const CoYielder));
+        f();
+    });
+    CoroState {
+        co,
+        limit,
+        class,
+        chain,
+        spare: None,
+        yielder: std::ptr::null(),
+        task: Some(task),
+    }
+}
+
+fn enter(st: &mut CoroState) {
+    CUR.with(|c| {
+        c.limit.set(st.limit);
+        c.class.set(st.class);
+        c.chain.set(st.chain);
+        c.spare.set(st.spare.take());
+        c.yielder.set(st.yielder);
+        c.id.set(st.task().id);
+        c.task.set(st.task.take());
+    });
+}
+
+fn leave(st: &mut CoroState) {
+    CUR.with(|c| {
+        st.limit = c.limit.replace(0);
+        st.class = c.class.get();
+        st.chain = c.chain.replace(0);
+        st.spare = c.spare.take();
+        st.yielder = c.yielder.replace(std::ptr::null());
+        st.task = c.task.take();
+        c.id.set(0);
+    });
+}
+
+/// Run a coroutine until it yields, parks or finishes.
+pub(crate) fn resume(st: &mut CoroState) -> Outcome {
+    enter(st);
+    let r = st.co.resume(());
+    leave(st);
+    match r {
+        CoroutineResult::Yield(Suspend::Yield) => Outcome::Yielded,
+        CoroutineResult::Yield(Suspend::Park) => Outcome::Parked,
+        CoroutineResult::Return(()) => Outcome::Finished,
+    }
+}
+
+/// Give back every segment of a finished coroutine.
+pub(crate) fn finish(ctx: &StackCtx, mut st: CoroState) {
+    if let Some(s) = st.spare.take() {
+        ctx.free(s);
+    }
+    let seg = st.co.into_stack();
+    if st.chain != seg.bytes() {
+        os::fatal(format_args!(
+            "coroutine finished with {} chain bytes, first segment {:#x}..{:#x} has {}",
+            st.chain,
+            seg.bottom(),
+            seg.top(),
+            seg.bytes()
+        ));
+    }
+    ctx.free(seg);
+}
+
+/// Unwind a suspended coroutine (its destructors run on this worker), then
+/// give back its segments.
+pub(crate) fn destroy(ctx: &StackCtx, mut st: CoroState) {
+    if !st.co.done() {
+        enter(&mut st);
+        CUR.with(|c| c.unwinding.set(true));
+        st.co.force_unwind();
+        CUR.with(|c| c.unwinding.set(false));
+        leave(&mut st);
+    }
+    finish(ctx, st)
+}
+
+/// True while the current coroutine is being force-unwound (runtime drop).
+pub(crate) fn is_force_unwinding() -> bool {
+    CUR.with(|c| c.unwinding.get())
+}
+
+/// The task of the running coroutine (`None` on a plain thread or in the
+/// scheduler loop).
+pub(crate) fn current_task() -> Option<Arc<TaskShared>> {
+    CUR.with(|c| {
+        let t = c.task.take();
+        let r = t.clone();
+        c.task.set(t);
+        r
+    })
+}
+
+/// Id of the running coroutine, 0 if none. Async-signal-safe enough for the
+/// SIGSEGV handler: one thread-local `Cell` load.
+pub(crate) fn current_id() -> u64 {
+    CUR.try_with(|c| c.id.get()).unwrap_or(0)
+}
+
+fn suspend(reason: Suspend) {
+    let y = CUR.with(|c| {
+        if c.on_system.get() {
+            os::fatal(format_args!(
+                "coroutine {} tried to {} on the system stack",
+                c.id.get(),
+                if reason == Suspend::Park {
+                    "park"
+                } else {
+                    "yield"
+                }
+            ));
+        }
+        c.yielder.get()
+    });
+    if y.is_null() {
+        os::fatal(format_args!("suspend outside a coroutine"));
+    }
+    // SAFETY: `yielder` was set by the body of the coroutine running on this
+    // thread (enter/leave swap it with the coroutine); the Yielder lives in
+    // that coroutine's root frame, which outlives every call made from it.
+    unsafe { (*y).suspend(reason) };
+}
+
+/// Suspend the running coroutine until it is unparked.
+pub(crate) fn suspend_park() {
+    if let Some(ctx) = ctx() {
+        ctx.wc().parks.add(1);
+    }
+    suspend(Suspend::Park)
+}
+
+/// Suspend the running coroutine; it runs again after the others.
+pub(crate) fn suspend_yield() {
+    if let Some(ctx) = ctx() {
+        ctx.wc().yields.add(1);
+    }
+    suspend(Suspend::Yield)
+}
+
+/// True when the caller is a coroutine (and not on the system stack).
+pub(crate) fn in_coroutine() -> bool {
+    CUR.with(|c| c.limit.get() != 0)
+}
+
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// A stack check point.
+///
+/// If fewer than [`RED_ZONE`] bytes are left in the current segment (or the
+/// stress mode is on), `f` runs on another segment: the coroutine's spare if
+/// it has one, else one from this worker's cache. Otherwise `f` runs in
+/// place. Off a coroutine, and on the system stack, `f` always runs in place.
+///
+/// # Panics
+/// When the coroutine's segments would exceed `max_stack`, with a message
+/// containing `stack exceeds` and the limit in bytes.
+#[inline]
+pub fn grow<R>(f: impl FnOnce() -> R) -> R {
+    let (limit, forced) = CUR.with(|c| (c.limit.get(), c.stackmove.get()));
+    if limit != 0 {
+        let left = stack_pointer().saturating_sub(limit);
+        if left < RED_ZONE {
+            return grow_slow(f, false);
+        }
+        if forced {
+            return grow_slow(f, true);
+        }
+    }
+    f()
+}
+
+/// Alias of [`grow`] for the runtime's own check points.
+#[inline]
+pub(crate) fn checkpoint<R>(f: impl FnOnce() -> R) -> R {
+    grow(f)
+}
+
+/// The `grow` frame: owns the new segment while `f` runs on it; puts the
+/// coroutine's segment state back when `f` returns or unwinds.
+struct SegmentFrame {
+    ctx: Rc<StackCtx>,
+    seg: Option<Segment>,
+    limit: usize,
+    class: u8,
+    chain: usize,
+}
+
+impl Drop for SegmentFrame {
+    fn drop(&mut self) {
+        let seg = self.seg.take().expect("segment frame holds its segment");
+        CUR.with(|c| {
+            c.limit.set(self.limit);
+            c.class.set(self.class);
+            c.chain.set(self.chain);
+        });
+        if self.ctx.poison {
+            // Poison mode: the segment left behind is freed (and poisoned)
+            // at once so a stale reference into it faults.
+            self.ctx.free(seg);
+        } else if let Some(old) = CUR.with(|c| c.spare.replace(Some(seg))) {
+            self.ctx.free(old);
+        }
+    }
+}
+
+#[inline(never)]
+#[cold]
+fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
+    let ctx =
+        ctx().unwrap_or_else(|| os::fatal(format_args!("coroutine segment without a worker")));
+    let wc = ctx.wc();
+    let (limit, class, chain, id) =
+        CUR.with(|c| (c.limit.get(), c.class.get(), c.chain.get(), c.id.get()));
+    let want = grow_class(class);
+    let seg = match CUR.with(|c| c.spare.take()) {
+        Some(s) if s.class() >= want => {
+            wc.spare_hits.add(1);
+            s
+        }
+        Some(s) => {
+            ctx.free(s);
+            ctx.alloc(want)
+        }
+        None => ctx.alloc(want),
+    };
+    let new_chain = chain + seg.bytes();
+    if new_chain > ctx.max_stack {
+        CUR.with(|c| c.spare.set(Some(seg)));
+        panic!(
+            "coroutine {id} stack exceeds max_stack of {} bytes (growing to {new_chain} bytes)",
+            ctx.max_stack
+        );
+    }
+    wc.grows.add(1);
+    if forced {
+        wc.forced_grows.add(1);
+    }
+    let stack = seg.as_stack();
+    CUR.with(|c| {
+        c.limit.set(seg.bottom());
+        c.class.set(seg.class());
+        c.chain.set(new_chain);
+    });
+    let _frame = SegmentFrame {
+        ctx,
+        seg: Some(seg),
+        limit,
+        class,
+        chain,
+    };
+    corosensei::on_stack(stack, f)
+}
+
+/// Bytes left in the current segment (down to its guard), or `None` when the
+/// caller is not running on a coroutine segment.
+pub fn remaining_stack() -> Option<usize> {
+    let limit = CUR.with(|c| c.limit.get());
+    (limit != 0).then(|| stack_pointer().saturating_sub(limit))
+}
+
+/// Run `f` on this worker's system stack: one fixed stack that never grows,
+/// where `grow` runs in place and yielding or parking is fatal. Runs `f`
+/// directly when already there or when the caller is not a worker thread
+/// (a plain thread's stack does not move either).
+pub fn system_stack<R>(f: impl FnOnce() -> R) -> R {
+    if CUR.with(|c| c.on_system.get()) {
+        return f();
+    }
+    let Some(ctx) = ctx() else {
+        return f();
+    };
+    ctx.wc().system_stack_calls.add(1);
+    let stack = ctx.sys_stack();
+    struct Back(usize);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            CUR.with(|c| {
+                c.limit.set(self.0);
+                c.on_system.set(false);
+            });
+        }
+    }
+    let _back = Back(CUR.with(|c| {
+        c.on_system.set(true);
+        c.limit.replace(0)
+    }));
+    drop(ctx);
+    corosensei::on_stack(stack, f)
+}
+
+/// True while running on the system stack.
+pub(crate) fn on_system_stack() -> bool {
+    CUR.with(|c| c.on_system.get())
+}
+
+/// Route panic hooks that fire on a coroutine segment to the system stack:
+/// the default hook with `RUST_BACKTRACE=1` needs more than a segment's red
+/// zone.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let prev = panic::take_hook();
+        panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
+            if in_coroutine() {
+                system_stack(|| prev(info));
+            } else {
+                prev(info);
+            }
+        }));
+    });
+}

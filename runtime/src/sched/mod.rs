@@ -1,0 +1,369 @@
+//! The M:N scheduler: [`Runtime`], [`Handle`], spawning, joining, yielding,
+//! sleeping, and stopping the world.
+//!
+//! - `worker.rs`: the worker loop, run queues, stealing, idling, shutdown.
+//! - `task.rs`: the `Send` half of a coroutine and its join slot.
+//! - `park.rs`: park/unpark for coroutines and plain threads.
+//! - `timer.rs`: per-worker timer heaps.
+//! - `counters.rs`: per-worker cache-padded counters and snapshots.
+//!
+//! Why started coroutines never migrate: a coroutine's stack holds
+//! references to thread-locals of the thread it runs on (`std`'s, the
+//! user's, and ours: the segment cache). Moving it would leave those dangling,
+//! so stealing is limited to coroutines that have not started.
+
+pub mod counters;
+pub(crate) mod park;
+pub(crate) mod task;
+pub(crate) mod timer;
+pub(crate) mod worker;
+
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::Worker;
+
+use crate::config::{Builder, Config};
+use crate::error::{Error, JoinError, JoinErrorRepr};
+use counters::CounterSnapshot;
+use task::{JoinInner, TaskShared, Unstarted};
+use worker::Shared;
+
+/// A bamboo runtime: worker threads running coroutines.
+///
+/// Dropping it unwinds every suspended coroutine on its worker (their
+/// destructors run), drops every coroutine that never started, and returns
+/// every segment to the pool. `JoinHandle`s of those coroutines report
+/// [`JoinError::is_cancelled`].
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<ThreadHandle<()>>,
+}
+
+impl Runtime {
+    /// A runtime with default settings, overridden by `BAMBOO_*` variables.
+    pub fn new() -> Result<Runtime, Error> {
+        Builder::default().build()
+    }
+
+    /// A builder for custom settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub(crate) fn start(cfg: Config) -> Result<Runtime, Error> {
+        crate::coro::install_panic_hook();
+        crate::signal::install();
+        let n = cfg.workers;
+        let deques: Vec<Worker<Unstarted>> = (0..n).map(|_| Worker::new_fifo()).collect();
+        let stealers = deques.iter().map(Worker::stealer).collect();
+        let shared = Arc::new(Shared::new(cfg, stealers));
+        let mut threads = Vec::with_capacity(n);
+        for (idx, deque) in deques.into_iter().enumerate() {
+            let s = shared.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("bamboo-worker-{idx}"))
+                .spawn(move || worker::run(s, idx, deque))
+                .map_err(|e| Error::Os {
+                    op: "spawning a worker thread",
+                    message: e.to_string(),
+                })?;
+            let _ = shared.workers[idx].thread.set(t.thread().clone());
+            threads.push(t);
+        }
+        Ok(Runtime {
+            handle: Handle { shared },
+            threads,
+        })
+    }
+
+    /// A handle to this runtime (`Clone + Send + Sync`).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Spawn a coroutine.
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle.spawn(f)
+    }
+
+    /// Run `f` as a coroutine and block this thread (or park this coroutine)
+    /// until it returns. A panic in `f` is resumed here.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn(f).join() {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("block_on: {e}"),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let s = &self.handle.shared;
+        s.shutdown.store(true, SeqCst);
+        s.unpark_all();
+        if s.current_worker().is_some() {
+            // Dropped from one of its own coroutines: the workers shut down
+            // on their own; joining them here would wait for ourselves.
+            return;
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        loop {
+            match s.injector.steal() {
+                crossbeam_deque::Steal::Success(u) => drop(u),
+                crossbeam_deque::Steal::Retry => continue,
+                crossbeam_deque::Steal::Empty => break,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.handle.shared.cfg.workers)
+            .finish()
+    }
+}
+
+/// A cheap, shareable reference to a runtime.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// The runtime of the calling coroutine or worker thread.
+    pub fn current() -> Option<Handle> {
+        worker::current_shared().map(|shared| Handle { shared })
+    }
+
+    /// Spawn a coroutine on this runtime.
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::coro::checkpoint(|| {
+            let join = Arc::new(JoinInner::new());
+            let body = task::body(f, join.clone());
+            let shared = &self.shared;
+            let task = Arc::new(TaskShared::new(shared.clone()));
+            let id = task.id;
+            if shared.shutdown.load(Relaxed) {
+                drop(body); // completes the join slot as cancelled
+                return JoinHandle { inner: join, id };
+            }
+            shared.counters.global.spawned.fetch_add(1, Relaxed);
+            worker::maybe_stamp(&task);
+            let mut u = Some(Unstarted { task, f: body });
+            worker::with_local(|l| {
+                if Arc::ptr_eq(&l.shared, shared) {
+                    l.unstarted.push(u.take().expect("pushed once"));
+                }
+            });
+            if let Some(u) = u {
+                shared.injector.push(u);
+            }
+            shared.wake_one();
+            JoinHandle { inner: join, id }
+        })
+    }
+
+    /// Stop every other worker at a safe point (between coroutine slices)
+    /// until the guard is dropped. The caller's own worker keeps running it.
+    ///
+    /// A coroutine that runs without yielding delays the stop until it
+    /// yields, parks or finishes (there is no preemption).
+    pub fn stop_the_world(&self) -> StopTheWorld {
+        self.shared.stw_lock.acquire();
+        self.shared.stop_world();
+        StopTheWorld {
+            shared: self.shared.clone(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A racy snapshot of every counter (exact while the world is stopped
+    /// and read from the system stack).
+    pub fn counters(&self) -> CounterSnapshot {
+        self.shared
+            .counters
+            .snapshot(self.shared.cfg.segment_size as u64)
+    }
+
+    /// Move every worker's cached segments to the pool and scavenge past the
+    /// high-water mark (Go's `flushallmcaches` for stacks). Requires a
+    /// stopped world.
+    pub fn flush_stack_caches(&self, stw: &StopTheWorld) {
+        assert!(
+            Arc::ptr_eq(&stw.shared, &self.shared),
+            "flush_stack_caches: StopTheWorld of another runtime"
+        );
+        self.shared.flush_caches();
+    }
+
+    /// Take the runtime's metrics lock (coroutine-aware; released on drop).
+    pub fn metrics_lock(&self) -> MetricsGuard {
+        self.shared.metrics_lock.acquire();
+        MetricsGuard {
+            shared: self.shared.clone(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.cfg.workers
+    }
+
+    /// Usable bytes of a coroutine's first segment.
+    pub fn segment_size(&self) -> usize {
+        self.shared.cfg.segment_size
+    }
+
+    /// The per-coroutine stack limit in bytes.
+    pub fn max_stack(&self) -> usize {
+        self.shared.cfg.max_stack
+    }
+
+    /// True when the stress mode (forced stack moves) is on.
+    pub fn force_stack_move(&self) -> bool {
+        self.shared.cfg.debug.stackmove
+    }
+
+    /// True when freed segments are poisoned.
+    pub fn stack_poison(&self) -> bool {
+        self.shared.cfg.debug.stackpoison
+    }
+}
+
+/// Guard of [`Handle::stop_the_world`]: the world restarts when dropped.
+pub struct StopTheWorld {
+    shared: Arc<Shared>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for StopTheWorld {
+    fn drop(&mut self) {
+        self.shared.start_world();
+        self.shared.stw_lock.release();
+    }
+}
+
+impl std::fmt::Debug for StopTheWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopTheWorld")
+    }
+}
+
+/// Guard of [`Handle::metrics_lock`].
+pub struct MetricsGuard {
+    shared: Arc<Shared>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for MetricsGuard {
+    fn drop(&mut self) {
+        self.shared.metrics_lock.release();
+    }
+}
+
+/// Owned permission to wait for a coroutine's result.
+pub struct JoinHandle<T> {
+    inner: Arc<JoinInner<T>>,
+    id: u64,
+}
+
+impl<T> JoinHandle<T> {
+    /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
+    pub fn join(self) -> Result<T, JoinError> {
+        self.inner.wait()
+    }
+
+    /// True once the coroutine has returned, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// The coroutine's id (unique in the process).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle").field("id", &self.id).finish()
+    }
+}
+
+/// Spawn a coroutine on the current runtime.
+///
+/// # Panics
+/// When called outside a bamboo coroutine or worker thread.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Handle::current()
+        .expect(
+            "bamboo::spawn called outside a bamboo runtime (use Runtime::spawn or Handle::spawn)",
+        )
+        .spawn(f)
+}
+
+/// Let the other coroutines of this worker run. On a plain thread:
+/// `std::thread::yield_now`.
+pub fn yield_now() {
+    crate::coro::checkpoint(|| {
+        if crate::coro::current_task().is_some() {
+            crate::coro::suspend_yield();
+        } else {
+            std::thread::yield_now();
+        }
+    })
+}
+
+/// Sleep for `d`: parks the coroutine (its worker runs others) or, on a
+/// plain thread, `std::thread::sleep`. `sleep(Duration::ZERO)` returns at once.
+pub fn sleep(d: Duration) {
+    crate::coro::checkpoint(|| {
+        if crate::coro::current_task().is_none() {
+            std::thread::sleep(d);
+            return;
+        }
+        let deadline = Instant::now() + d;
+        while Instant::now() < deadline {
+            park::park_until(deadline);
+        }
+    })
+}
+
+#[allow(dead_code)]
+fn cancelled() -> JoinError {
+    JoinError {
+        repr: JoinErrorRepr::Cancelled,
+    }
+}

@@ -1,0 +1,176 @@
+//! Tasks: the `Send` side of a coroutine (park state, owner, join slot).
+//!
+//! A coroutine itself (`coro::CoroState`) is `!Send` and lives in its
+//! worker's slab. What other threads see is [`TaskShared`] (to wake it) and
+//! [`JoinInner`] (to collect its result).
+//!
+//! Park state machine (`park_state`):
+//! ```text
+//!   IDLE --unpark--> NOTIFIED --park (token)--> IDLE
+//!   IDLE --park: worker after suspend--> PARKED --unpark--> NOTIFIED + enqueue
+//!   any --finish--> DONE   (unpark of a DONE task never enqueues)
+//! ```
+//! Only the `PARKED -> NOTIFIED` transition enqueues, so a task is in at
+//! most one run queue, and a queued slot always names a live coroutine.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::AcqRel};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::park::{self, Unparker};
+use super::worker::Shared;
+use crate::error::{JoinError, JoinErrorRepr};
+
+pub(crate) const PARK_IDLE: u8 = 0;
+pub(crate) const PARK_NOTIFIED: u8 = 1;
+pub(crate) const PARK_PARKED: u8 = 2;
+pub(crate) const PARK_DONE: u8 = 3;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The shareable half of a coroutine.
+pub(crate) struct TaskShared {
+    pub park_state: AtomicU8,
+    pub id: u64,
+    /// Worker that started it (`usize::MAX` before).
+    pub owner: AtomicUsize,
+    /// Its slab slot on that worker.
+    pub slot: AtomicUsize,
+    /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
+    pub stamp: AtomicU64,
+    pub rt: Arc<Shared>,
+}
+
+impl TaskShared {
+    pub(crate) fn new(rt: Arc<Shared>) -> TaskShared {
+        TaskShared {
+            park_state: AtomicU8::new(PARK_IDLE),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            owner: AtomicUsize::new(usize::MAX),
+            slot: AtomicUsize::new(usize::MAX),
+            stamp: AtomicU64::new(0),
+            rt,
+        }
+    }
+
+    /// Wake the task: its next (or current) park returns.
+    pub(crate) fn unpark(self: &Arc<Self>) {
+        if self.park_state.swap(PARK_NOTIFIED, AcqRel) == PARK_PARKED {
+            super::worker::schedule(self);
+        }
+    }
+}
+
+/// A spawned, not yet started coroutine. Stealable by any worker.
+pub(crate) struct Unstarted {
+    pub task: Arc<TaskShared>,
+    pub f: Box<dyn FnOnce() + Send>,
+}
+
+struct JoinSlot<T> {
+    result: Option<Result<T, JoinError>>,
+    finished: bool,
+    waiter: Option<Unparker>,
+}
+
+/// Where a coroutine's result waits for its `JoinHandle`.
+pub(crate) struct JoinInner<T> {
+    slot: Mutex<JoinSlot<T>>,
+}
+
+impl<T> JoinInner<T> {
+    pub(crate) fn new() -> JoinInner<T> {
+        JoinInner {
+            slot: Mutex::new(JoinSlot {
+                result: None,
+                finished: false,
+                waiter: None,
+            }),
+        }
+    }
+
+    fn complete(&self, r: Result<T, JoinError>) {
+        let w = {
+            let mut s = self.slot.lock();
+            s.result = Some(r);
+            s.finished = true;
+            s.waiter.take()
+        };
+        if let Some(w) = w {
+            w.unpark();
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.slot.lock().finished
+    }
+
+    /// Wait for the result (parks a coroutine, blocks a thread).
+    pub(crate) fn wait(&self) -> Result<T, JoinError> {
+        crate::coro::checkpoint(|| loop {
+            {
+                let mut s = self.slot.lock();
+                if let Some(r) = s.result.take() {
+                    return r;
+                }
+                if s.finished {
+                    panic!("JoinHandle result taken twice");
+                }
+                s.waiter = Some(park::current_unparker());
+            }
+            park::park();
+        })
+    }
+}
+
+/// Completes the join slot with `Cancelled` if the coroutine never
+/// completes it (dropped unstarted, or unwound at runtime shutdown).
+struct CompleteOnDrop<T>(Option<Arc<JoinInner<T>>>);
+
+impl<T> CompleteOnDrop<T> {
+    fn complete(mut self, r: Result<T, JoinError>) {
+        if let Some(j) = self.0.take() {
+            j.complete(r);
+        }
+    }
+}
+
+impl<T> Drop for CompleteOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(j) = self.0.take() {
+            j.complete(Err(JoinError {
+                repr: JoinErrorRepr::Cancelled,
+            }));
+        }
+    }
+}
+
+/// Wrap a user closure as a coroutine body: catch its panic into the join
+/// slot, but let the forced unwind of runtime shutdown pass through.
+pub(crate) fn body<F, T>(f: F, join: Arc<JoinInner<T>>) -> Box<dyn FnOnce() + Send>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let done = CompleteOnDrop(Some(join));
+    Box::new(move || {
+        let done = done;
+        match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => done.complete(Ok(v)),
+            Err(p) => {
+                if crate::coro::is_force_unwinding() {
+                    // Not ours: corosensei's forced unwind must reach the root.
+                    panic::resume_unwind(p);
+                }
+                if let Some(ctx) = crate::coro::ctx() {
+                    ctx.wc().panicked.add(1);
+                }
+                done.complete(Err(JoinError {
+                    repr: JoinErrorRepr::Panic(p),
+                }));
+            }
+        }
+    })
+}

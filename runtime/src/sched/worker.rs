@@ -1,0 +1,546 @@
+//! Workers: the per-runtime shared state and the worker loop.
+//!
+//! Contract:
+//! - Each worker thread owns (thread-locally, in [`Local`]) its ready queue
+//!   of *started* coroutines, its slab of coroutines, its timers and its
+//!   stack context. Started coroutines never leave their worker: this is
+//!   what keeps thread-locals sound inside a coroutine.
+//! - *Unstarted* coroutines ([`Unstarted`]) sit in the spawner's
+//!   crossbeam deque or in the shared injector; any idle worker may steal
+//!   them, because nothing of theirs has touched a thread yet.
+//! - Wake-ups from other threads go to the owner's `remote` queue; the owner
+//!   moves them to its ready queue at its next safe point.
+//! - Safe points are between coroutine slices: there the worker checks for
+//!   stop-the-world and shutdown.
+//! - Idle workers spin briefly, then park their thread (no busy waiting),
+//!   after releasing their segment-cache lock.
+//!
+//! Lock order (outermost first): stop-the-world lock (`stw_lock`, a
+//! coroutine semaphore) → metrics lock → worker cache locks (by index) →
+//! pool lock. The `Stw` mutex and join/sync locks are leaves.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+use std::time::Instant;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_queue::SegQueue;
+use parking_lot::{Condvar, Mutex};
+
+use super::counters::{latency_bucket, Counters};
+use super::task::{TaskShared, Unstarted, PARK_DONE, PARK_IDLE, PARK_PARKED};
+use super::timer::Timers;
+use crate::config::Config;
+use crate::coro::{self, CoroState, Outcome, StackCtx};
+use crate::stack::cache::SegCache;
+use crate::stack::pool::Pool;
+
+/// Spin rounds of an idle worker before it parks its thread.
+const SPIN_ROUNDS: u32 = 32;
+
+/// Shared state of one worker.
+pub(crate) struct WorkerShared {
+    pub remote: SegQueue<Arc<TaskShared>>,
+    pub thread: OnceLock<Thread>,
+    pub sleeping: AtomicBool,
+    pub cache: Arc<Mutex<SegCache>>,
+}
+
+/// Stop-the-world rendezvous.
+pub(crate) struct Stw {
+    pub requested: AtomicBool,
+    stopped: Mutex<usize>,
+    cv: Condvar,
+}
+
+/// State shared by every thread of one runtime.
+pub(crate) struct Shared {
+    pub cfg: Config,
+    pub counters: Arc<Counters>,
+    pub pool: Arc<Pool>,
+    pub workers: Box<[WorkerShared]>,
+    pub injector: Injector<Unstarted>,
+    pub stealers: Box<[Stealer<Unstarted>]>,
+    pub sleepers: AtomicUsize,
+    pub shutdown: AtomicBool,
+    pub stw: Stw,
+    pub stw_lock: crate::sync::Semaphore,
+    pub metrics_lock: crate::sync::Semaphore,
+    pub epoch: Instant,
+}
+
+impl Shared {
+    pub(crate) fn new(cfg: Config, stealers: Vec<Stealer<Unstarted>>) -> Shared {
+        let n = cfg.workers;
+        let counters = Arc::new(Counters::new(n));
+        let pool = Arc::new(Pool::new(counters.clone()));
+        Shared {
+            workers: (0..n)
+                .map(|_| WorkerShared {
+                    remote: SegQueue::new(),
+                    thread: OnceLock::new(),
+                    sleeping: AtomicBool::new(false),
+                    cache: Arc::new(Mutex::new(SegCache::new(cfg.debug.stackpoison))),
+                })
+                .collect(),
+            cfg,
+            counters,
+            pool,
+            injector: Injector::new(),
+            stealers: stealers.into_boxed_slice(),
+            sleepers: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            stw: Stw {
+                requested: AtomicBool::new(false),
+                stopped: Mutex::new(0),
+                cv: Condvar::new(),
+            },
+            stw_lock: crate::sync::Semaphore::new(),
+            metrics_lock: crate::sync::Semaphore::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since this runtime started (never 0).
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    pub(crate) fn unpark_all(&self) {
+        for w in self.workers.iter() {
+            if let Some(t) = w.thread.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Wake one sleeping worker, if any, to look for work.
+    pub(crate) fn wake_one(&self) {
+        fence(SeqCst);
+        if self.sleepers.load(Relaxed) == 0 {
+            return;
+        }
+        for w in self.workers.iter() {
+            if w.sleeping.load(Relaxed) && w.sleeping.swap(false, AcqRel) {
+                if let Some(t) = w.thread.get() {
+                    t.unpark();
+                }
+                return;
+            }
+        }
+    }
+
+    /// Index of the calling thread's worker, if it is a worker of this runtime.
+    pub(crate) fn current_worker(self: &Arc<Self>) -> Option<usize> {
+        with_local(|l| Arc::ptr_eq(&l.shared, self).then_some(l.idx)).flatten()
+    }
+
+    /// Stop every worker but the caller's at a safe point. Caller holds `stw_lock`.
+    pub(crate) fn stop_world(self: &Arc<Self>) {
+        let me = self.current_worker();
+        let expected = self.workers.len() - usize::from(me.is_some());
+        self.stw.requested.store(true, SeqCst);
+        self.unpark_all();
+        let mut g = self.stw.stopped.lock();
+        while *g < expected {
+            // Re-unpark in case a worker parked between our flag and its check.
+            self.stw
+                .cv
+                .wait_for(&mut g, std::time::Duration::from_millis(1));
+            if *g < expected {
+                self.unpark_all();
+            }
+        }
+        self.counters.global.stw.fetch_add(1, Relaxed);
+    }
+
+    /// Let the stopped workers go.
+    pub(crate) fn start_world(&self) {
+        let _g = self.stw.stopped.lock();
+        self.stw.requested.store(false, SeqCst);
+        self.stw.cv.notify_all();
+    }
+
+    /// Park this worker while the world is stopped.
+    fn stopped_here(&self, ctx: &StackCtx) {
+        ctx.release_cache();
+        {
+            let mut g = self.stw.stopped.lock();
+            *g += 1;
+            self.stw.cv.notify_all();
+            while self.stw.requested.load(SeqCst) {
+                self.stw.cv.wait(&mut g);
+            }
+            *g -= 1;
+        }
+        ctx.acquire_cache();
+    }
+
+    /// Move every worker's cached segments to the pool, then scavenge.
+    /// The caller has stopped the world; its own cache (if it is a worker)
+    /// is flushed through its thread-local handle.
+    pub(crate) fn flush_caches(self: &Arc<Self>) {
+        let me = self.current_worker();
+        for (i, w) in self.workers.iter().enumerate() {
+            if Some(i) == me {
+                if let Some(ctx) = coro::ctx() {
+                    ctx.flush_own();
+                }
+            } else {
+                w.cache.lock().flush(&self.pool, &self.counters.workers[i]);
+            }
+        }
+        self.pool.scavenge();
+    }
+}
+
+/// Worker-thread-local scheduler state.
+pub(crate) struct Local {
+    pub shared: Arc<Shared>,
+    pub idx: usize,
+    pub ctx: Rc<StackCtx>,
+    pub ready: RefCell<VecDeque<usize>>,
+    pub unstarted: Worker<Unstarted>,
+    pub timers: RefCell<Timers>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with this thread's worker state, if it is a worker.
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    LOCAL.with(|l| l.borrow().as_ref().map(|l| f(l)))
+}
+
+/// The shared state of the runtime this thread works for.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    with_local(|l| l.shared.clone())
+}
+
+thread_local! {
+    static SAMPLE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Stamp `task` as runnable now, one time in 16 (latency sampling).
+#[inline]
+pub(crate) fn maybe_stamp(task: &TaskShared) {
+    let n = SAMPLE.with(|s| {
+        let n = s.get().wrapping_add(1);
+        s.set(n);
+        n
+    });
+    if n % 16 == 0 {
+        task.stamp.store(task.rt.now_ns(), Relaxed);
+    }
+}
+
+/// Put a parked task back on its worker's run queue.
+pub(crate) fn schedule(task: &Arc<TaskShared>) {
+    let owner = task.owner.load(Acquire);
+    maybe_stamp(task);
+    let local = with_local(|l| {
+        if l.idx == owner && Arc::ptr_eq(&l.shared, &task.rt) {
+            l.ready.borrow_mut().push_back(task.slot.load(Relaxed));
+            true
+        } else {
+            false
+        }
+    });
+    if local == Some(true) {
+        return;
+    }
+    let w = &task.rt.workers[owner];
+    w.remote.push(task.clone());
+    fence(SeqCst);
+    if w.sleeping.load(Relaxed) {
+        if let Some(t) = w.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// Slots of the coroutines a worker owns.
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<CoroState>>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+impl Slab {
+    fn insert(&mut self, st: CoroState) -> usize {
+        self.live += 1;
+        if let Some(i) = self.free.pop() {
+            self.entries[i] = Some(st);
+            i
+        } else {
+            self.entries.push(Some(st));
+            self.entries.len() - 1
+        }
+    }
+    fn take(&mut self, i: usize) -> Option<CoroState> {
+        self.entries.get_mut(i).and_then(Option::take)
+    }
+    fn put(&mut self, i: usize, st: CoroState) {
+        self.entries[i] = Some(st);
+    }
+    fn release(&mut self, i: usize) {
+        self.live -= 1;
+        self.free.push(i);
+    }
+}
+
+enum Next {
+    Ready(usize),
+    New(Unstarted),
+}
+
+/// Body of a worker thread.
+pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
+    let _alt = crate::signal::AltStack::install();
+    let cfg = &shared.cfg;
+    let first_class = crate::stack::class_of(cfg.segment_size).unwrap_or_else(|| {
+        crate::stack::os::fatal(format_args!(
+            "segment size {} is not a class",
+            cfg.segment_size
+        ))
+    });
+    let ctx = match StackCtx::new(
+        shared.pool.clone(),
+        shared.counters.clone(),
+        idx,
+        shared.workers[idx].cache.clone(),
+        first_class,
+        cfg.max_stack,
+        cfg.debug.stackmove,
+        cfg.debug.stackpoison,
+    ) {
+        Ok(c) => Rc::new(c),
+        Err(e) => crate::stack::os::fatal(format_args!("worker {idx}: {e}")),
+    };
+    coro::set_ctx(Some(ctx.clone()));
+    let local = Rc::new(Local {
+        shared: shared.clone(),
+        idx,
+        ctx: ctx.clone(),
+        ready: RefCell::new(VecDeque::with_capacity(256)),
+        unstarted: deque,
+        timers: RefCell::new(Timers::default()),
+    });
+    LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
+
+    let mut slab = Slab::default();
+    let mut due = Vec::new();
+    let mut tick: u64 = 0;
+    loop {
+        if shared.stw.requested.load(Acquire) {
+            shared.stopped_here(&ctx);
+        }
+        if shared.shutdown.load(Acquire) {
+            break;
+        }
+        fire_timers(&local, &mut due);
+        while let Some(t) = shared.workers[idx].remote.pop() {
+            local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
+        }
+        tick = tick.wrapping_add(1);
+        match pick(&local, tick) {
+            Some(Next::Ready(slot)) => run_slice(&local, &mut slab, slot),
+            Some(Next::New(u)) => {
+                let task = u.task.clone();
+                record_latency(&local, &task);
+                let st = coro::start(&ctx, u.task, u.f);
+                let slot = slab.insert(st);
+                task.slot.store(slot, Relaxed);
+                task.owner.store(idx, Release);
+                ctx.wc().started.add(1);
+                run_slice(&local, &mut slab, slot);
+            }
+            None => idle(&local),
+        }
+    }
+    shutdown(&local, &mut slab);
+    ctx.flush_own();
+    LOCAL.with(|l| l.borrow_mut().take());
+    coro::set_ctx(None);
+}
+
+fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
+    if local.timers.borrow().is_empty() {
+        return;
+    }
+    local.timers.borrow_mut().pop_due(Instant::now(), due);
+    for t in due.drain(..) {
+        t.unpark();
+    }
+}
+
+fn pick(local: &Local, tick: u64) -> Option<Next> {
+    let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
+    let new = || find_unstarted(local, tick).map(Next::New);
+    if tick % 8 == 0 {
+        new().or_else(ready)
+    } else {
+        ready().or_else(new)
+    }
+}
+
+fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
+    let shared = &local.shared;
+    if tick % 61 == 0 {
+        if let Some(u) = steal_injector(local) {
+            return Some(u);
+        }
+    }
+    if let Some(u) = local.unstarted.pop() {
+        return Some(u);
+    }
+    if let Some(u) = steal_injector(local) {
+        return Some(u);
+    }
+    let n = shared.stealers.len();
+    for k in 1..n {
+        let i = (local.idx + k) % n;
+        loop {
+            match shared.stealers[i].steal_batch_and_pop(&local.unstarted) {
+                Steal::Success(u) => {
+                    local.ctx.wc().steals.add(1);
+                    return Some(u);
+                }
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+    }
+    None
+}
+
+fn steal_injector(local: &Local) -> Option<Unstarted> {
+    loop {
+        match local.shared.injector.steal_batch_and_pop(&local.unstarted) {
+            Steal::Success(u) => {
+                local.ctx.wc().steals.add(1);
+                return Some(u);
+            }
+            Steal::Retry => continue,
+            Steal::Empty => return None,
+        }
+    }
+}
+
+fn record_latency(local: &Local, task: &TaskShared) {
+    let s = task.stamp.swap(0, Relaxed);
+    if s != 0 {
+        let ns = local.shared.now_ns().saturating_sub(s);
+        let wc = local.ctx.wc();
+        wc.latency[latency_bucket(ns)].add(1);
+        wc.latency_sum_ns.add(ns);
+    }
+}
+
+fn run_slice(local: &Local, slab: &mut Slab, slot: usize) {
+    let Some(mut st) = slab.take(slot) else {
+        crate::stack::os::fatal(format_args!(
+            "worker {}: run queue names empty slot {slot}",
+            local.idx
+        ));
+    };
+    let task = st.task().clone();
+    task.park_state.store(PARK_IDLE, Release);
+    record_latency(local, &task);
+    local.ctx.wc().switches.add(1);
+    match coro::resume(&mut st) {
+        Outcome::Yielded => {
+            slab.put(slot, st);
+            local.ready.borrow_mut().push_back(slot);
+        }
+        Outcome::Parked => {
+            slab.put(slot, st);
+            if task
+                .park_state
+                .compare_exchange(PARK_IDLE, PARK_PARKED, AcqRel, Acquire)
+                .is_err()
+            {
+                // Unparked before it finished suspending: run it again.
+                local.ready.borrow_mut().push_back(slot);
+            }
+        }
+        Outcome::Finished => {
+            task.park_state.store(PARK_DONE, Release);
+            coro::finish(&local.ctx, st);
+            slab.release(slot);
+            local.ctx.wc().finished.add(1);
+        }
+    }
+}
+
+fn has_work(local: &Local) -> bool {
+    let s = &local.shared;
+    !s.workers[local.idx].remote.is_empty()
+        || !local.ready.borrow().is_empty()
+        || !local.unstarted.is_empty()
+        || !s.injector.is_empty()
+        || s.stealers.iter().any(|st| !st.is_empty())
+        || s.stw.requested.load(SeqCst)
+        || s.shutdown.load(SeqCst)
+        || local
+            .timers
+            .borrow()
+            .next_deadline()
+            .is_some_and(|d| d <= Instant::now())
+}
+
+fn idle(local: &Local) {
+    for _ in 0..SPIN_ROUNDS {
+        if has_work(local) {
+            return;
+        }
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+    }
+    let s = &local.shared;
+    let me = &s.workers[local.idx];
+    me.sleeping.store(true, SeqCst);
+    s.sleepers.fetch_add(1, SeqCst);
+    local.ctx.release_cache();
+    if !has_work(local) {
+        local.ctx.wc().idle_parks.add(1);
+        match local.timers.borrow().next_deadline() {
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            None => std::thread::park(),
+        }
+    }
+    me.sleeping.store(false, SeqCst);
+    s.sleepers.fetch_sub(1, SeqCst);
+    local.ctx.acquire_cache();
+}
+
+/// Unwind every coroutine this worker owns and drop every unstarted one.
+fn shutdown(local: &Local, slab: &mut Slab) {
+    loop {
+        while let Some(u) = local.unstarted.pop() {
+            drop(u);
+        }
+        for i in 0..slab.entries.len() {
+            if let Some(st) = slab.take(i) {
+                let task = st.task().clone();
+                coro::destroy(&local.ctx, st);
+                task.park_state.store(PARK_DONE, Release);
+                slab.release(i);
+                local.ctx.wc().finished.add(1);
+            }
+        }
+        while local.shared.workers[local.idx].remote.pop().is_some() {}
+        local.ready.borrow_mut().clear();
+        if slab.live == 0 && local.unstarted.is_empty() {
+            break;
+        }
+    }
+    local.timers.borrow_mut().clear();
+}

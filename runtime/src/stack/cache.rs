@@ -1,0 +1,103 @@
+//! The per-worker segment cache (Go's `stackcache`).
+//!
+//! Contract:
+//! - One [`SegCache`] per worker, behind a mutex that its worker holds for
+//!   as long as it runs (it releases it only while idle or stopped for a
+//!   stop-the-world). So the owner's alloc/free never wait on a lock, and a
+//!   flusher that holds a stopped worker's cache lock has it to itself.
+//! - The worker's `stack_cached` counter is written by whoever holds this
+//!   cache's lock.
+//! - Each class list is allocated once with its full capacity: `alloc` and
+//!   `free` never allocate. Refill and release go to the pool in batches of
+//!   half the capacity.
+
+use super::{os, pool::Pool, stack_bytes, Segment, NCLASSES};
+use crate::sched::counters::WorkerCounters;
+
+/// Bytes a class list may hold before it releases half to the pool.
+const CACHE_BYTES: usize = 2 << 20;
+const MAX_PER_CLASS: usize = 32;
+
+fn cap(class: u8) -> usize {
+    (CACHE_BYTES / stack_bytes(class)).clamp(2, MAX_PER_CLASS)
+}
+
+/// Free segments of one worker, per size class.
+pub(crate) struct SegCache {
+    lists: [Vec<Segment>; NCLASSES],
+    poison: bool,
+}
+
+impl SegCache {
+    pub(crate) fn new(poison: bool) -> SegCache {
+        SegCache {
+            lists: std::array::from_fn(|c| Vec::with_capacity(cap(c as u8))),
+            poison,
+        }
+    }
+
+    /// Take a segment of `class`: from this cache, refilled from the pool in
+    /// a batch when empty. Counts it in use.
+    pub(crate) fn alloc(&mut self, class: u8, pool: &Pool, wc: &WorkerCounters) -> Segment {
+        let list = &mut self.lists[class as usize];
+        if list.is_empty() {
+            let n = list.capacity() / 2;
+            let bytes = pool.refill(class, list, n);
+            wc.stack_cached.add(bytes as u64);
+            wc.cache_refills.add(1);
+        }
+        let seg = match list.pop() {
+            Some(s) => s,
+            None => os::fatal(format_args!(
+                "segment pool refill of class {class} returned nothing"
+            )),
+        };
+        if self.poison {
+            // SAFETY: the segment is free and owned by this cache.
+            if let Err(e) = unsafe { os::unprotect(seg.bottom(), seg.bytes()) } {
+                os::fatal(format_args!("{e}"));
+            }
+        }
+        let b = seg.bytes() as u64;
+        wc.stack_cached.sub(b);
+        wc.stack_inuse.add(b);
+        wc.segments_inuse.add(1);
+        wc.segment_allocs.add(1);
+        seg
+    }
+
+    /// Give back a segment no coroutine uses any more.
+    pub(crate) fn free(&mut self, seg: Segment, pool: &Pool, wc: &WorkerCounters) {
+        let b = seg.bytes() as u64;
+        if self.poison {
+            // SAFETY: the segment was just given up by its coroutine: nothing
+            // lives in it and this cache owns it now.
+            if let Err(e) = unsafe { os::poison(seg.bottom(), seg.bytes()) } {
+                os::fatal(format_args!("{e}"));
+            }
+        }
+        wc.stack_inuse.sub(b);
+        wc.segments_inuse.sub(1);
+        wc.segment_frees.add(1);
+        wc.stack_cached.add(b);
+        let list = &mut self.lists[seg.class() as usize];
+        list.push(seg);
+        if list.len() == list.capacity() {
+            let half = list.len() / 2;
+            let bytes = pool.give(list.drain(..half));
+            wc.stack_cached.sub(bytes as u64);
+            wc.cache_releases.add(1);
+        }
+    }
+
+    /// Move every cached segment to the pool (Go's `stackcache_clear`).
+    pub(crate) fn flush(&mut self, pool: &Pool, wc: &WorkerCounters) {
+        for list in &mut self.lists {
+            if !list.is_empty() {
+                let bytes = pool.give(list.drain(..));
+                wc.stack_cached.sub(bytes as u64);
+                wc.cache_releases.add(1);
+            }
+        }
+    }
+}

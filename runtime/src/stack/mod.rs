@@ -1,0 +1,206 @@
+//! Stack memory: segments, their size classes, the per-runtime pool and the
+//! per-worker cache.
+//!
+//! A coroutine's stack is a chain of **segments**. Each segment is a slot of
+//! a large anonymous mapping (a *chunk*, mapped with `memmap2`); every slot
+//! has a guard region below its stack bytes:
+//!
+//! ```text
+//!  high addresses
+//!  +---------------------------+ <- top (Stack::base): first frame goes here
+//!  |                           |
+//!  |  budget: usable(class)    |   a check point switches segment when the
+//!  |  bytes, 4 KiB << class    |   stack pointer is below  bottom + RED_ZONE
+//!  |                           |
+//!  +- - - - - - - - - - - - - -+ <- bottom + RED_ZONE
+//!  |  red zone (RED_ZONE)      |   always left for the runtime's own paths
+//!  +---------------------------+ <- bottom (Stack::limit)
+//!  |  guard (GUARD bytes)      |   MADV_GUARD_INSTALL, else PROT_NONE;
+//!  +---------------------------+   a touch raises SIGSEGV (see signal.rs)
+//!  | next slot's top ...       |
+//!  low addresses
+//! ```
+//!
+//! A segment's *stack bytes* (what the metrics count) are `usable + RED_ZONE`;
+//! the guard is address space only.
+//!
+//! Ownership: a free segment is in exactly one place: a worker's
+//! [`cache::SegCache`] or the runtime's [`pool::Pool`] (dirty or released
+//! list). A segment in use is held by exactly one coroutine (its first
+//! segment, a grown segment owned by a `grow` frame, or its spare). Segments
+//! are move-only values ([`Segment`] is not `Clone`), so a segment can never
+//! be handed out twice by safe code.
+
+pub(crate) mod cache;
+pub(crate) mod os;
+pub(crate) mod pool;
+pub(crate) mod registry;
+
+use corosensei::stack::{Stack, StackPointer};
+
+/// Bytes below every segment that fault on access.
+pub const GUARD: usize = 16 << 10;
+/// Bytes every check point keeps free for the runtime's own paths.
+pub const RED_ZONE: usize = 32 << 10;
+/// Usable bytes of class 0.
+pub const MIN_USABLE: usize = 4 << 10;
+/// Number of size classes: usable sizes 4 KiB .. 64 MiB.
+pub const NCLASSES: usize = 15;
+/// Grown segments double in size up to this class (1 MiB usable).
+pub const GROW_CAP_CLASS: u8 = 8;
+
+/// Usable (budget) bytes of a class.
+#[inline]
+pub const fn usable(class: u8) -> usize {
+    MIN_USABLE << class
+}
+
+/// Stack bytes of a class: budget plus red zone.
+#[inline]
+pub const fn stack_bytes(class: u8) -> usize {
+    usable(class) + RED_ZONE
+}
+
+/// Distance between slot tops in a chunk of this class.
+#[inline]
+pub const fn stride(class: u8) -> usize {
+    stack_bytes(class) + GUARD
+}
+
+/// The class whose usable size is `bytes` (which must be a power of two in range).
+pub fn class_of(bytes: usize) -> Option<u8> {
+    if !bytes.is_power_of_two() || bytes < MIN_USABLE {
+        return None;
+    }
+    let c = (bytes / MIN_USABLE).trailing_zeros() as usize;
+    (c < NCLASSES).then_some(c as u8)
+}
+
+/// The class of the segment a grow from a segment of `cur` asks for.
+#[inline]
+pub(crate) fn grow_class(cur: u8) -> u8 {
+    if cur >= GROW_CAP_CLASS {
+        cur
+    } else {
+        cur + 1
+    }
+}
+
+/// One stack segment: a move-only handle to a slot of a chunk.
+///
+/// Invariant: `top - stack_bytes(class) .. top` is mapped read-write memory
+/// of a live chunk, with a guard region of `GUARD` bytes directly below;
+/// the chunk outlives the segment (chunks are unmapped only when the pool is
+/// dropped, after every segment has come back).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Segment {
+    top: usize,
+    class: u8,
+}
+
+impl Segment {
+    /// # Safety
+    /// `top` must satisfy the type invariant and no other `Segment` may
+    /// refer to the same slot.
+    pub(crate) unsafe fn from_raw(top: usize, class: u8) -> Segment {
+        Segment { top, class }
+    }
+
+    /// Highest address (exclusive); the stack grows down from here.
+    #[inline]
+    pub fn top(&self) -> usize {
+        self.top
+    }
+
+    /// Lowest usable address (start of the red zone).
+    #[inline]
+    pub fn bottom(&self) -> usize {
+        self.top - stack_bytes(self.class)
+    }
+
+    /// Size class.
+    #[inline]
+    pub fn class(&self) -> u8 {
+        self.class
+    }
+
+    /// Stack bytes (budget + red zone).
+    #[inline]
+    pub fn bytes(&self) -> usize {
+        stack_bytes(self.class)
+    }
+
+    /// A borrowed view usable with `corosensei::on_stack`.
+    #[inline]
+    pub(crate) fn as_stack(&self) -> StackRef {
+        StackRef {
+            base: self.top,
+            limit: self.bottom(),
+        }
+    }
+}
+
+/// Bounds of memory that is usable as a stack, for `corosensei::on_stack`.
+///
+/// Only created from a [`Segment`] or a system stack, whose memory outlives
+/// every use of the `StackRef`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StackRef {
+    base: usize,
+    limit: usize,
+}
+
+impl StackRef {
+    /// # Safety
+    /// `limit..base` must be mapped read-write memory with a guard below it
+    /// that stays mapped for as long as the `StackRef` is used as a stack.
+    pub(crate) unsafe fn new(base: usize, limit: usize) -> StackRef {
+        StackRef { base, limit }
+    }
+}
+
+// SAFETY: a StackRef is only built from a Segment (type invariant: mapped,
+// guarded, >= 36 KiB) or a system stack (mapped with a guard, 1 MiB); both
+// are 16-byte aligned because slot sizes are multiples of the page size.
+unsafe impl Stack for StackRef {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.base).expect("stack base is never null")
+    }
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.limit).expect("stack limit is never null")
+    }
+}
+
+// SAFETY: the Segment type invariant: mapped, guarded, aligned memory of at
+// least MIN_USABLE + RED_ZONE bytes, owned by this value alone.
+unsafe impl Stack for Segment {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.top).expect("segment top is never null")
+    }
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.bottom()).expect("segment bottom is never null")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(class_of(4096), Some(0));
+        assert_eq!(class_of(16 << 10), Some(2));
+        assert_eq!(class_of(64 << 20), Some(14));
+        assert_eq!(class_of(128 << 20), None);
+        assert_eq!(class_of(3000), None);
+        assert_eq!(class_of(12 << 10), None);
+        assert_eq!(grow_class(2), 3);
+        assert_eq!(grow_class(GROW_CAP_CLASS), GROW_CAP_CLASS);
+        assert_eq!(grow_class(12), 12);
+        assert_eq!(stride(0) % 4096, 0);
+    }
+}

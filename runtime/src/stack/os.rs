@@ -1,0 +1,148 @@
+//! The OS side of stack memory: mapping chunks, installing guard regions,
+//! giving pages back, poisoning free segments.
+//!
+//! Guard regions use `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which
+//! installs page-table markers without splitting the mapping, so a million
+//! guarded segments fit in one VMA. On older kernels (`EINVAL`) the first
+//! failure switches the whole process to `mprotect(PROT_NONE)`, which splits
+//! the mapping (one VMA per guard); [`guard_mode`] tells which is in use.
+
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+use memmap2::{MmapMut, MmapOptions};
+
+use crate::error::Error;
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13); the libc crate has no constant yet.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// `MADV_GUARD_REMOVE` (Linux 6.13).
+const MADV_GUARD_REMOVE: libc::c_int = 103;
+
+const MODE_UNKNOWN: u8 = 0;
+const MODE_MADVISE: u8 = 1;
+const MODE_MPROTECT: u8 = 2;
+static GUARD_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
+
+/// How guard regions are installed in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMode {
+    /// Not decided yet (no chunk mapped).
+    Unknown,
+    /// `madvise(MADV_GUARD_INSTALL)`: no VMA split.
+    Madvise,
+    /// `mprotect(PROT_NONE)` fallback: one VMA per guard.
+    Mprotect,
+}
+
+/// The guard mechanism in use.
+pub fn guard_mode() -> GuardMode {
+    match GUARD_MODE.load(Relaxed) {
+        MODE_MADVISE => GuardMode::Madvise,
+        MODE_MPROTECT => GuardMode::Mprotect,
+        _ => GuardMode::Unknown,
+    }
+}
+
+/// Force the `mprotect` fallback (tests of the old-kernel path).
+#[doc(hidden)]
+pub fn force_mprotect_guards() {
+    GUARD_MODE.store(MODE_MPROTECT, Relaxed);
+}
+
+/// Map `len` bytes of anonymous read-write memory for stacks.
+pub(crate) fn map_chunk(len: usize) -> Result<MmapMut, Error> {
+    MmapOptions::new()
+        .len(len)
+        .stack()
+        .map_anon()
+        .map_err(|e| Error::Os {
+            op: "mapping a stack chunk",
+            message: format!("{len} bytes: {e}"),
+        })
+}
+
+fn os_err(op: &'static str, addr: usize, len: usize) -> Error {
+    Error::Os {
+        op,
+        message: format!("{:#x}+{len}: {}", addr, std::io::Error::last_os_error()),
+    }
+}
+
+/// Make `addr..addr+len` fault on any access.
+///
+/// # Safety
+/// The range must lie inside a live mapping owned by the caller and hold no
+/// live data.
+pub(crate) unsafe fn protect(addr: usize, len: usize) -> Result<(), Error> {
+    if GUARD_MODE.load(Relaxed) != MODE_MPROTECT {
+        // SAFETY: the caller owns the range and nothing lives in it.
+        let r = unsafe { libc::madvise(addr as *mut _, len, MADV_GUARD_INSTALL) };
+        if r == 0 {
+            GUARD_MODE.store(MODE_MADVISE, Relaxed);
+            return Ok(());
+        }
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if errno != Some(libc::EINVAL) || GUARD_MODE.load(Relaxed) == MODE_MADVISE {
+            return Err(os_err("madvise(MADV_GUARD_INSTALL)", addr, len));
+        }
+        GUARD_MODE.store(MODE_MPROTECT, Relaxed);
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_NONE) };
+    if r != 0 {
+        return Err(os_err("mprotect(PROT_NONE)", addr, len));
+    }
+    Ok(())
+}
+
+/// Undo [`protect`] on a range that is not a permanent guard.
+///
+/// # Safety
+/// The range must lie inside a live mapping owned by the caller.
+pub(crate) unsafe fn unprotect(addr: usize, len: usize) -> Result<(), Error> {
+    let r = if GUARD_MODE.load(Relaxed) == MODE_MPROTECT {
+        // SAFETY: the caller owns the range.
+        unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_WRITE) }
+    } else {
+        // SAFETY: the caller owns the range.
+        unsafe { libc::madvise(addr as *mut _, len, MADV_GUARD_REMOVE) }
+    };
+    if r != 0 {
+        return Err(os_err("unprotecting a poisoned segment", addr, len));
+    }
+    Ok(())
+}
+
+/// Give the pages of `addr..addr+len` back to the OS; they read back as zero.
+///
+/// # Safety
+/// The range must lie inside a live mapping owned by the caller and hold no
+/// live data.
+pub(crate) unsafe fn release(addr: usize, len: usize) -> Result<(), Error> {
+    // SAFETY: the caller owns the range and nothing lives in it.
+    let r = unsafe { libc::madvise(addr as *mut _, len, libc::MADV_DONTNEED) };
+    if r != 0 {
+        return Err(os_err("madvise(MADV_DONTNEED)", addr, len));
+    }
+    Ok(())
+}
+
+/// The byte written over freed segments in `stackpoison` mode.
+pub const POISON_BYTE: u8 = 0xdb;
+
+/// Fill a free segment with [`POISON_BYTE`] and make it fault while free.
+///
+/// # Safety
+/// The range must be the stack bytes of a free segment owned by the caller.
+pub(crate) unsafe fn poison(addr: usize, len: usize) -> Result<(), Error> {
+    // SAFETY: the caller owns the free range; writing it cannot alias live data.
+    unsafe { std::ptr::write_bytes(addr as *mut u8, POISON_BYTE, len) };
+    // SAFETY: as above.
+    unsafe { protect(addr, len) }
+}
+
+/// Process-wide fatal error: print one line with the numbers and abort.
+pub(crate) fn fatal(msg: std::fmt::Arguments<'_>) -> ! {
+    eprintln!("bamboo: fatal: {msg}");
+    std::process::abort()
+}

@@ -1,0 +1,223 @@
+//! The per-runtime segment pool (Go's `stackpool`): free lists per size
+//! class, the chunks segments are carved from, and the scavenger.
+//!
+//! Contract:
+//! - All state is behind one mutex ([`Pool::inner`]); it is the last lock in
+//!   the lock order (worker cache lock, then pool lock). Worker caches come
+//!   here only in batches, so the lock is off the grow path.
+//! - Each size class has a `dirty` list (pages may be resident: counted as
+//!   *cached*) and a `clean` list (pages given back with `MADV_DONTNEED`:
+//!   counted as *released*). A newly mapped chunk's slots start clean.
+//! - Bytes are conserved: `mapped == inuse + cached + released` (see
+//!   `sched::counters`). The pool updates `PoolCounters` under its lock.
+//! - When dirty bytes exceed the high-water mark, the oldest dirty segments
+//!   are released until they do not ([`Pool::scavenge`]).
+//! - Chunks are unmapped only when the pool is dropped, which happens after
+//!   every worker has returned every segment.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use corosensei::stack::valgrind::ValgrindStackRegistration;
+use memmap2::MmapMut;
+use parking_lot::Mutex;
+
+use super::{os, registry, stack_bytes, stride, Segment, GUARD, NCLASSES};
+use crate::sched::counters::Counters;
+
+/// Dirty bytes the pool keeps before giving pages back to the OS.
+pub const POOL_HIGH_WATER: usize = 16 << 20;
+
+/// Smallest chunk mapping; chunks of a class double up to `MAX_CHUNK`.
+const MIN_CHUNK: usize = 1 << 20;
+const MAX_CHUNK: usize = 1 << 30;
+const MIN_SLOTS: usize = 8;
+
+struct Chunk {
+    map: MmapMut,
+    reg: Option<usize>,
+    _valgrind: Vec<ValgrindStackRegistration>,
+}
+
+#[derive(Default)]
+struct PoolInner {
+    dirty: [VecDeque<Segment>; NCLASSES],
+    clean: [Vec<Segment>; NCLASSES],
+    chunks: Vec<Chunk>,
+    chunks_per_class: [u32; NCLASSES],
+    dirty_bytes: usize,
+    /// Stack bytes carved from all chunks.
+    mapped: usize,
+}
+
+/// The segment pool of one runtime.
+pub(crate) struct Pool {
+    inner: Mutex<PoolInner>,
+    counters: Arc<Counters>,
+    high_water: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(counters: Arc<Counters>) -> Pool {
+        Pool {
+            inner: Mutex::new(PoolInner::default()),
+            counters,
+            high_water: POOL_HIGH_WATER,
+        }
+    }
+
+    /// Move up to `n` free segments of `class` into `out` (which must have
+    /// room: it is never grown here). Returns the bytes moved. Maps a new
+    /// chunk, on the system stack, when the class has none free.
+    pub(crate) fn refill(&self, class: u8, out: &mut Vec<Segment>, n: usize) -> usize {
+        let n = n.min(out.capacity() - out.len()).max(1);
+        let mut g = self.inner.lock();
+        let c = class as usize;
+        if g.dirty[c].is_empty() && g.clean[c].is_empty() {
+            let k = g.chunks_per_class[c];
+            let chunk = crate::coro::system_stack(|| map_chunk(class, k));
+            let chunk =
+                chunk.unwrap_or_else(|e| os::fatal(format_args!("out of stack memory: {e}")));
+            let slots = chunk.map.len() / stride(class);
+            let base = chunk.map.as_ptr() as usize;
+            // Carve top-down so the first segments handed out are the highest.
+            for i in (0..slots).rev() {
+                // SAFETY: slot i of a fresh chunk, with its guard installed by
+                // map_chunk; no other Segment refers to it.
+                let seg = unsafe { Segment::from_raw(base + (i + 1) * stride(class), class) };
+                g.clean[c].push(seg);
+            }
+            let bytes = slots * stack_bytes(class);
+            g.mapped += bytes;
+            g.chunks_per_class[c] += 1;
+            g.chunks.push(chunk);
+            self.counters.pool.mapped.fetch_add(bytes as u64, Relaxed);
+            self.counters.pool.released.fetch_add(bytes as u64, Relaxed);
+            self.counters.pool.chunks.fetch_add(1, Relaxed);
+        }
+        let b = stack_bytes(class);
+        let mut moved = 0;
+        while moved < n {
+            if let Some(s) = g.dirty[c].pop_back() {
+                g.dirty_bytes -= b;
+                self.counters.pool.cached.fetch_sub(b as u64, Relaxed);
+                out.push(s);
+            } else if let Some(s) = g.clean[c].pop() {
+                self.counters.pool.released.fetch_sub(b as u64, Relaxed);
+                out.push(s);
+            } else {
+                break;
+            }
+            moved += 1;
+        }
+        moved * b
+    }
+
+    /// Take back free segments (from a worker cache). Returns bytes taken.
+    pub(crate) fn give(&self, segs: impl Iterator<Item = Segment>) -> usize {
+        let mut g = self.inner.lock();
+        let mut total = 0;
+        for s in segs {
+            let b = s.bytes();
+            total += b;
+            g.dirty_bytes += b;
+            g.dirty[s.class() as usize].push_back(s);
+        }
+        self.counters.pool.cached.fetch_add(total as u64, Relaxed);
+        self.scavenge_locked(&mut g);
+        total
+    }
+
+    /// Give pages of dirty segments back to the OS until at most the
+    /// high-water mark of dirty bytes remains.
+    pub(crate) fn scavenge(&self) {
+        let mut g = self.inner.lock();
+        self.scavenge_locked(&mut g);
+    }
+
+    fn scavenge_locked(&self, g: &mut PoolInner) {
+        if g.dirty_bytes <= self.high_water {
+            return;
+        }
+        // Largest classes first: the most bytes per system call.
+        for c in (0..NCLASSES).rev() {
+            while g.dirty_bytes > self.high_water {
+                // Oldest first: the bottom of the list has been free longest.
+                let Some(s) = g.dirty[c].pop_front() else {
+                    break;
+                };
+                let b = s.bytes();
+                // SAFETY: the segment is free and owned by the pool.
+                if let Err(e) = unsafe { os::release(s.bottom(), b) } {
+                    os::fatal(format_args!("{e}"));
+                }
+                g.dirty_bytes -= b;
+                g.clean[c].push(s);
+                self.counters.pool.cached.fetch_sub(b as u64, Relaxed);
+                self.counters.pool.released.fetch_add(b as u64, Relaxed);
+                self.counters.pool.scavenged.fetch_add(b as u64, Relaxed);
+            }
+        }
+    }
+
+    /// Free segments held by the pool (dirty + clean), for tests.
+    #[cfg(test)]
+    pub(crate) fn free_count(&self) -> usize {
+        let g = self.inner.lock();
+        g.dirty.iter().map(VecDeque::len).sum::<usize>()
+            + g.clean.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let g = self.inner.get_mut();
+        let free: usize = g.dirty.iter().flatten().map(Segment::bytes).sum::<usize>()
+            + g.clean.iter().flatten().map(Segment::bytes).sum::<usize>();
+        for ch in &g.chunks {
+            if let Some(r) = ch.reg {
+                registry::remove(r);
+            }
+        }
+        if free != g.mapped {
+            // A segment is still referenced somewhere: unmapping would turn
+            // a leak into a use-after-free. Keep the memory.
+            eprintln!(
+                "bamboo: warning: stack pool dropped with {} of {} bytes still in use; leaking its chunks",
+                g.mapped - free,
+                g.mapped
+            );
+            for ch in g.chunks.drain(..) {
+                std::mem::forget(ch);
+            }
+        }
+    }
+}
+
+/// Map the `k`-th chunk of `class`, install every slot's guard, register
+/// the slots with valgrind and the chunk with the signal registry.
+fn map_chunk(class: u8, k: u32) -> Result<Chunk, crate::Error> {
+    let s = stride(class);
+    let want = (MIN_CHUNK << k.min(10)).min(MAX_CHUNK);
+    let slots = (want / s).max(MIN_SLOTS);
+    let len = slots * s;
+    let mut map = os::map_chunk(len)?;
+    let base = map.as_mut_ptr() as usize;
+    let mut vg = Vec::with_capacity(slots);
+    for i in 0..slots {
+        let slot = base + i * s;
+        // SAFETY: the guard range is inside the fresh mapping and unused.
+        unsafe { os::protect(slot, GUARD)? };
+        vg.push(ValgrindStackRegistration::new(
+            (slot + GUARD) as *mut u8,
+            stack_bytes(class),
+        ));
+    }
+    let reg = registry::add(base, len, class);
+    Ok(Chunk {
+        map,
+        reg,
+        _valgrind: vg,
+    })
+}

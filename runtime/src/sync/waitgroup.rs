@@ -1,0 +1,72 @@
+//! Go's `sync.WaitGroup`: wait until a counter drops to zero. Share it via
+//! `Arc`.
+
+use std::sync::atomic::{AtomicUsize, Ordering::*};
+
+use super::waitq::WaitQueue;
+
+/// Waits for a collection of coroutines to finish.
+pub struct WaitGroup {
+    count: AtomicUsize,
+    waiters: WaitQueue,
+}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        WaitGroup::new()
+    }
+}
+
+impl std::fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitGroup")
+            .field("count", &self.count.load(Relaxed))
+            .finish()
+    }
+}
+
+impl WaitGroup {
+    /// A wait group with counter 0.
+    pub fn new() -> WaitGroup {
+        WaitGroup {
+            count: AtomicUsize::new(0),
+            waiters: WaitQueue::new(),
+        }
+    }
+
+    /// Add `n` to the counter.
+    pub fn add(&self, n: usize) {
+        crate::coro::checkpoint(|| {
+            self.count.fetch_add(n, AcqRel);
+        })
+    }
+
+    /// Subtract one; wakes the waiters when it reaches zero.
+    ///
+    /// # Panics
+    /// If the counter is already zero (Go: "negative WaitGroup counter").
+    pub fn done(&self) {
+        crate::coro::checkpoint(|| {
+            let prev = self
+                .count
+                .fetch_update(AcqRel, Acquire, |c| c.checked_sub(1))
+                .unwrap_or_else(|_| panic!("WaitGroup::done: negative WaitGroup counter"));
+            if prev == 1 {
+                self.waiters.notify_all();
+            }
+        })
+    }
+
+    /// Park until the counter is zero.
+    pub fn wait(&self) {
+        crate::coro::checkpoint(|| {
+            self.waiters
+                .wait_until(|| (self.count.load(Acquire) == 0).then_some(()))
+        })
+    }
+
+    /// The current counter.
+    pub fn count(&self) -> usize {
+        self.count.load(Acquire)
+    }
+}
