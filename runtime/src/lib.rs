@@ -19,5 +19,5 @@ pub mod sync;
 pub use config::{Builder, DebugFlags};
 pub use coro::{grow, remaining_stack, system_stack};
 pub use error::{Error, JoinError};
-pub use sched::counters::{CounterSnapshot, LATENCY_BUCKETS};
-pub use sched::{sleep, spawn, yield_now, Handle, JoinHandle, Runtime, StopTheWorld};
+pub use sched::counters::{CounterSnapshot, LATENCY_BUCKETS, LATENCY_COUNTS};
+pub use sched::{sleep, spawn, yield_now, Handle, JoinHandle, MetricsGuard, Runtime, StopTheWorld};
