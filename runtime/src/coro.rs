@@ -29,7 +29,7 @@ use memmap2::MmapMut;
 use parking_lot::{Mutex, RawMutex};
 
 use crate::sched::counters::{Counters, WorkerCounters};
-use crate::sched::task::TaskShared;
+use crate::sched::task::{Body, Completion, TaskShared};
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
 use crate::stack::{grow_class, os, Segment, StackRef, RED_ZONE};
@@ -46,7 +46,7 @@ pub(crate) enum Suspend {
     Park,
 }
 
-type Co = Coroutine<(), Suspend, (), Segment>;
+type Co = Coroutine<(), Suspend, Completion, Segment>;
 type CoYielder = Yielder<(), Suspend>;
 
 /// Segment state of the coroutine running on this thread.
@@ -57,6 +57,11 @@ struct Cur {
     /// Stack bytes of the segments in the chain (spare excluded).
     chain: Cell<usize>,
     spare: Cell<Option<Segment>>,
+    /// The alternate segment: bottom, free top and class of the segment the
+    /// innermost switch left (0 = none). See `grow_slow`.
+    alt_lo: Cell<usize>,
+    alt_top: Cell<usize>,
+    alt_class: Cell<u8>,
     yielder: Cell<*const CoYielder>,
     task: Cell<Option<Arc<TaskShared>>>,
     id: Cell<u64>,
@@ -73,6 +78,9 @@ thread_local! {
             class: Cell::new(0),
             chain: Cell::new(0),
             spare: Cell::new(None),
+            alt_lo: Cell::new(0),
+            alt_top: Cell::new(0),
+            alt_class: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
             task: Cell::new(None),
             id: Cell::new(0),
@@ -206,6 +214,7 @@ pub(crate) struct CoroState {
     class: u8,
     chain: usize,
     spare: Option<Segment>,
+    alt: (usize, usize, u8),
     yielder: *const CoYielder,
     task: Option<Arc<TaskShared>>,
 }
@@ -219,24 +228,20 @@ impl CoroState {
 }
 
 /// What a slice of a coroutine ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Yielded,
     Parked,
-    Finished,
+    /// Returned; publish the completion once the segments are back.
+    Finished(Completion),
 }
 
 /// Create a coroutine on a fresh first segment (not yet run).
-pub(crate) fn start(
-    ctx: &StackCtx,
-    task: Arc<TaskShared>,
-    f: Box<dyn FnOnce() + Send>,
-) -> CoroState {
+pub(crate) fn start(ctx: &StackCtx, task: Arc<TaskShared>, f: Body) -> CoroState {
     let seg = ctx.alloc(ctx.first_class);
     let (limit, class, chain) = (seg.bottom(), seg.class(), seg.bytes());
     let co = Co::with_stack(seg, move |y: &CoYielder, ()| {
         CUR.with(|c| c.yielder.set(y as *const CoYielder));
-        f();
+        f()
     });
     CoroState {
         co,
@@ -244,6 +249,7 @@ pub(crate) fn start(
         class,
         chain,
         spare: None,
+        alt: (0, 0, 0),
         yielder: std::ptr::null(),
         task: Some(task),
     }
@@ -255,6 +261,9 @@ fn enter(st: &mut CoroState) {
         c.class.set(st.class);
         c.chain.set(st.chain);
         c.spare.set(st.spare.take());
+        c.alt_lo.set(st.alt.0);
+        c.alt_top.set(st.alt.1);
+        c.alt_class.set(st.alt.2);
         c.yielder.set(st.yielder);
         c.id.set(st.task().id);
         c.task.set(st.task.take());
@@ -267,6 +276,7 @@ fn leave(st: &mut CoroState) {
         st.class = c.class.get();
         st.chain = c.chain.replace(0);
         st.spare = c.spare.take();
+        st.alt = (c.alt_lo.replace(0), c.alt_top.replace(0), c.alt_class.get());
         st.yielder = c.yielder.replace(std::ptr::null());
         st.task = c.task.take();
         c.id.set(0);
@@ -281,7 +291,7 @@ pub(crate) fn resume(st: &mut CoroState) -> Outcome {
     match r {
         CoroutineResult::Yield(Suspend::Yield) => Outcome::Yielded,
         CoroutineResult::Yield(Suspend::Park) => Outcome::Parked,
-        CoroutineResult::Return(()) => Outcome::Finished,
+        CoroutineResult::Return(c) => Outcome::Finished(c),
     }
 }
 
@@ -420,24 +430,67 @@ pub(crate) fn checkpoint<R>(f: impl FnOnce() -> R) -> R {
     grow(f)
 }
 
-/// The `grow` frame: owns the new segment while `f` runs on it; puts the
-/// coroutine's segment state back when `f` returns or unwinds.
-struct SegmentFrame {
-    ctx: Rc<StackCtx>,
-    seg: Option<Segment>,
+/// Bytes kept free below the stack pointer recorded in [`switch_to`] when
+/// the segment being left becomes the alternate: they hold `switch_to`'s own
+/// frame, `corosensei::on_stack` (monomorphic here, so a fixed size) and the
+/// trampoline's return address and saved frame pointer (~200 bytes).
+const SWITCH_MARGIN: usize = 512;
+
+/// The segment state `grow` saves and restores around `f`.
+#[derive(Clone, Copy)]
+struct Saved {
     limit: usize,
     class: u8,
     chain: usize,
+    alt_lo: usize,
+    alt_top: usize,
+    alt_class: u8,
+}
+
+fn save() -> Saved {
+    CUR.with(|c| Saved {
+        limit: c.limit.get(),
+        class: c.class.get(),
+        chain: c.chain.get(),
+        alt_lo: c.alt_lo.get(),
+        alt_top: c.alt_top.get(),
+        alt_class: c.alt_class.get(),
+    })
+}
+
+fn restore(s: &Saved) {
+    CUR.with(|c| {
+        c.limit.set(s.limit);
+        c.class.set(s.class);
+        c.chain.set(s.chain);
+        c.alt_lo.set(s.alt_lo);
+        c.alt_top.set(s.alt_top);
+        c.alt_class.set(s.alt_class);
+    });
+}
+
+/// Restores the segment state when a switch to the alternate returns or unwinds.
+struct AltFrame(Saved);
+
+impl Drop for AltFrame {
+    fn drop(&mut self) {
+        restore(&self.0);
+    }
+}
+
+/// The `grow` frame of a switch to a new segment: owns the segment while
+/// `f` runs on it; restores the state and keeps the segment as the spare
+/// (or frees it) when `f` returns or unwinds.
+struct SegmentFrame {
+    ctx: Rc<StackCtx>,
+    seg: Option<Segment>,
+    saved: Saved,
 }
 
 impl Drop for SegmentFrame {
     fn drop(&mut self) {
         let seg = self.seg.take().expect("segment frame holds its segment");
-        CUR.with(|c| {
-            c.limit.set(self.limit);
-            c.class.set(self.class);
-            c.chain.set(self.chain);
-        });
+        restore(&self.saved);
         if self.ctx.poison {
             // Poison mode: the segment left behind is freed (and poisoned)
             // at once so a stale reference into it faults.
@@ -448,15 +501,56 @@ impl Drop for SegmentFrame {
     }
 }
 
+/// Switch to `stack` and run `run` there. Not generic and never inlined, so
+/// the bytes between its recorded stack pointer and the actual switch are a
+/// fixed, small amount (see [`SWITCH_MARGIN`]): everything of the caller's
+/// lies above the recorded pointer, which becomes the alternate's top.
+#[inline(never)]
+fn switch_to(stack: StackRef, run: &mut dyn FnMut()) {
+    let sp = stack_pointer();
+    CUR.with(|c| c.alt_top.set(sp.saturating_sub(SWITCH_MARGIN) & !15));
+    corosensei::on_stack(stack, move || run());
+}
+
+/// Run `f` through [`switch_to`]; panics propagate (corosensei re-throws
+/// them on this side of the switch).
+#[inline(always)]
+fn run_on<R>(stack: StackRef, f: impl FnOnce() -> R) -> R {
+    let mut f = Some(f);
+    let mut out = None;
+    switch_to(stack, &mut || out = Some((f.take().expect("run once"))()));
+    out.expect("f ran to completion")
+}
+
 #[inline(never)]
 #[cold]
 fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     let ctx =
         ctx().unwrap_or_else(|| os::fatal(format_args!("coroutine segment without a worker")));
     let wc = ctx.wc();
-    let (limit, class, chain, id) =
-        CUR.with(|c| (c.limit.get(), c.class.get(), c.chain.get(), c.id.get()));
-    let want = grow_class(class);
+    let saved = save();
+    wc.grows.add(1);
+    if forced {
+        wc.forced_grows.add(1);
+    }
+    // The alternate: the segment a previous switch left, continued below
+    // the point where it was left. Forced switches ping-pong between two
+    // segments this way, so the stress mode costs frames, not segments.
+    if saved.alt_lo != 0 && saved.alt_top >= saved.alt_lo + 2 * RED_ZONE {
+        // SAFETY: alt_lo..alt_top is the unused part of a segment of this
+        // coroutine's chain (below every live frame on it, guard below it),
+        // and it stays in the chain while `f` runs.
+        let stack = unsafe { StackRef::new(saved.alt_top, saved.alt_lo) };
+        CUR.with(|c| {
+            c.limit.set(saved.alt_lo);
+            c.class.set(saved.alt_class);
+            c.alt_lo.set(saved.limit);
+            c.alt_class.set(saved.class);
+        });
+        let _frame = AltFrame(saved);
+        return run_on(stack, f);
+    }
+    let want = grow_class(saved.class);
     let seg = match CUR.with(|c| c.spare.take()) {
         Some(s) if s.class() >= want => {
             wc.spare_hits.add(1);
@@ -468,32 +562,29 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
         }
         None => ctx.alloc(want),
     };
-    let new_chain = chain + seg.bytes();
+    let new_chain = saved.chain + seg.bytes();
     if new_chain > ctx.max_stack {
         CUR.with(|c| c.spare.set(Some(seg)));
+        let id = CUR.with(|c| c.id.get());
         panic!(
             "coroutine {id} stack exceeds max_stack of {} bytes (growing to {new_chain} bytes)",
             ctx.max_stack
         );
-    }
-    wc.grows.add(1);
-    if forced {
-        wc.forced_grows.add(1);
     }
     let stack = seg.as_stack();
     CUR.with(|c| {
         c.limit.set(seg.bottom());
         c.class.set(seg.class());
         c.chain.set(new_chain);
+        c.alt_lo.set(saved.limit);
+        c.alt_class.set(saved.class);
     });
     let _frame = SegmentFrame {
         ctx,
         seg: Some(seg),
-        limit,
-        class,
-        chain,
+        saved,
     };
-    corosensei::on_stack(stack, f)
+    run_on(stack, f)
 }
 
 /// Bytes left in the current segment (down to its guard), or `None` when the

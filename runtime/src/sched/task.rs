@@ -66,8 +66,12 @@ impl TaskShared {
 /// A spawned, not yet started coroutine. Stealable by any worker.
 pub(crate) struct Unstarted {
     pub task: Arc<TaskShared>,
-    pub f: Box<dyn FnOnce() + Send>,
+    pub f: Body,
 }
+
+/// A coroutine body: runs the user closure, stages its result, and returns
+/// the publication for the worker to make after the coroutine is gone.
+pub(crate) type Body = Box<dyn FnOnce() -> Completion + Send>;
 
 struct JoinSlot<T> {
     result: Option<Result<T, JoinError>>,
@@ -91,16 +95,14 @@ impl<T> JoinInner<T> {
         }
     }
 
+    /// Store the result; the joiner sees it only after [`Publish::publish`].
+    fn stage(&self, r: Result<T, JoinError>) {
+        self.slot.lock().result = Some(r);
+    }
+
     fn complete(&self, r: Result<T, JoinError>) {
-        let w = {
-            let mut s = self.slot.lock();
-            s.result = Some(r);
-            s.finished = true;
-            s.waiter.take()
-        };
-        if let Some(w) = w {
-            w.unpark();
-        }
+        self.stage(r);
+        self.publish_now();
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -112,11 +114,8 @@ impl<T> JoinInner<T> {
         crate::coro::checkpoint(|| loop {
             {
                 let mut s = self.slot.lock();
-                if let Some(r) = s.result.take() {
-                    return r;
-                }
                 if s.finished {
-                    panic!("JoinHandle result taken twice");
+                    return s.result.take().expect("a finished coroutine has a result");
                 }
                 s.waiter = Some(park::current_unparker());
             }
@@ -125,15 +124,44 @@ impl<T> JoinInner<T> {
     }
 }
 
+/// Makes a staged result visible and wakes the joiner. The worker calls it
+/// after the coroutine's segments are back, so a joiner never sees a result
+/// while the coroutine still holds stack memory.
+pub(crate) trait Publish: Send + Sync {
+    fn publish(&self);
+}
+
+/// A finished coroutine's pending publication.
+pub(crate) type Completion = Arc<dyn Publish>;
+
+impl<T: Send> Publish for JoinInner<T> {
+    fn publish(&self) {
+        self.publish_now()
+    }
+}
+
+impl<T> JoinInner<T> {
+    fn publish_now(&self) {
+        let w = {
+            let mut s = self.slot.lock();
+            s.finished = true;
+            s.waiter.take()
+        };
+        if let Some(w) = w {
+            w.unpark();
+        }
+    }
+}
+
 /// Completes the join slot with `Cancelled` if the coroutine never
 /// completes it (dropped unstarted, or unwound at runtime shutdown).
 struct CompleteOnDrop<T>(Option<Arc<JoinInner<T>>>);
 
-impl<T> CompleteOnDrop<T> {
-    fn complete(mut self, r: Result<T, JoinError>) {
-        if let Some(j) = self.0.take() {
-            j.complete(r);
-        }
+impl<T: Send + 'static> CompleteOnDrop<T> {
+    fn stage(mut self, r: Result<T, JoinError>) -> Completion {
+        let j = self.0.take().expect("staged once");
+        j.stage(r);
+        j
     }
 }
 
@@ -149,7 +177,7 @@ impl<T> Drop for CompleteOnDrop<T> {
 
 /// Wrap a user closure as a coroutine body: catch its panic into the join
 /// slot, but let the forced unwind of runtime shutdown pass through.
-pub(crate) fn body<F, T>(f: F, join: Arc<JoinInner<T>>) -> Box<dyn FnOnce() + Send>
+pub(crate) fn body<F, T>(f: F, join: Arc<JoinInner<T>>) -> Body
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -158,7 +186,7 @@ where
     Box::new(move || {
         let done = done;
         match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => done.complete(Ok(v)),
+            Ok(v) => done.stage(Ok(v)),
             Err(p) => {
                 if crate::coro::is_force_unwinding() {
                     // Not ours: corosensei's forced unwind must reach the root.
@@ -167,9 +195,9 @@ where
                 if let Some(ctx) = crate::coro::ctx() {
                     ctx.wc().panicked.add(1);
                 }
-                done.complete(Err(JoinError {
+                done.stage(Err(JoinError {
                     repr: JoinErrorRepr::Panic(p),
-                }));
+                }))
             }
         }
     })

@@ -470,11 +470,12 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) {
                 local.ready.borrow_mut().push_back(slot);
             }
         }
-        Outcome::Finished => {
+        Outcome::Finished(done) => {
             task.park_state.store(PARK_DONE, Release);
             coro::finish(&local.ctx, st);
             slab.release(slot);
             local.ctx.wc().finished.add(1);
+            done.publish();
         }
     }
 }

@@ -1,0 +1,184 @@
+//! Stack behaviour through the public API: deep recursion through `grow`,
+//! the hot split, the stress mode, `max_stack`, `remaining_stack`, and the
+//! system stack.
+
+use std::hint::black_box;
+
+use bamboo::{grow, remaining_stack, system_stack, Runtime};
+
+fn rt(stress: bool) -> Runtime {
+    Runtime::builder()
+        .workers(2)
+        .segment_size(16 << 10)
+        .force_stack_move(stress)
+        .build()
+        .unwrap()
+}
+
+/// One frame per level, each through a check point.
+fn depth(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let pad = black_box([n as u8; 32]);
+    grow(|| depth(n - 1)) + 1 + u64::from(pad[0]) * 0
+}
+
+fn deep_recursion(stress: bool) {
+    let rt = rt(stress);
+    let h = rt.handle();
+    let before = h.counters();
+    let got = rt.block_on(|| depth(1_000_000));
+    assert_eq!(got, 1_000_000);
+    let after = h.counters();
+    assert_eq!(
+        after.stack_inuse, before.stack_inuse,
+        "segment bytes in use return to their value before the run"
+    );
+    assert_eq!(after.segments_inuse, before.segments_inuse);
+    assert!(
+        after.grows > before.grows,
+        "1M frames on a 16 KiB segment must switch segments"
+    );
+    if stress {
+        assert!(
+            after.forced_grows >= 1_000_000,
+            "every check point is forced: {after:?}"
+        );
+    }
+}
+
+#[test]
+fn recursion_of_a_million_frames_on_16k_segment() {
+    deep_recursion(false);
+}
+
+#[test]
+fn recursion_of_a_million_frames_in_stress_mode() {
+    deep_recursion(true);
+}
+
+/// Recurse to just below a segment boundary, then call `grow` in a loop:
+/// each call crosses the boundary and comes back (Go's hot split).
+#[test]
+fn hot_split_reuses_the_spare_segment() {
+    let rt = rt(false);
+    let h = rt.handle();
+    rt.block_on(move || {
+        fn to_edge(h: &bamboo::Handle) -> u64 {
+            // Burn stack until the next check point must switch.
+            let left = remaining_stack().unwrap();
+            if left >= bamboo::stack::RED_ZONE {
+                let pad = black_box([0u8; 256]);
+                return to_edge(h) + u64::from(pad[0]);
+            }
+            let before = h.counters();
+            let mut sum = 0u64;
+            for i in 0..10_000_000u64 {
+                sum = sum.wrapping_add(grow(|| black_box(i)));
+            }
+            let after = h.counters();
+            assert_eq!(sum, (0..10_000_000u64).sum::<u64>());
+            assert!(
+                after.grows - before.grows >= 10_000_000,
+                "each call crossed: {}",
+                after.grows - before.grows
+            );
+            let touches = after.segment_allocs - before.segment_allocs;
+            assert!(
+                touches <= 4,
+                "allocator touched {touches} times for 10M crossings"
+            );
+            sum
+        }
+        to_edge(&h)
+    });
+}
+
+#[test]
+fn stress_mode_gives_identical_results() {
+    fn work() -> Vec<u64> {
+        (0..50u64)
+            .map(|i| bamboo::spawn(move || depth(1000 + i) * i))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect()
+    }
+    let normal = rt(false).block_on(work);
+    let r = rt(true);
+    let h = r.handle();
+    let stressed = r.block_on(work);
+    assert_eq!(normal, stressed);
+    assert!(h.counters().forced_grows > 50_000);
+}
+
+#[test]
+fn max_stack_is_enforced_per_coroutine() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .segment_size(16 << 10)
+        .max_stack(4 << 20)
+        .build()
+        .unwrap();
+    let h = rt.handle();
+    let err = rt.spawn(|| depth(10_000_000)).join().unwrap_err();
+    assert!(err.is_panic());
+    let msg = err.panic_message().unwrap().to_string();
+    assert!(msg.contains("stack exceeds"), "{msg}");
+    assert!(msg.contains(&(4u64 << 20).to_string()), "{msg}");
+    // The limit is per coroutine: another coroutine still recurses fine.
+    assert_eq!(rt.block_on(|| depth(10_000)), 10_000);
+    // ...and the failed one gave every segment back.
+    let c = h.counters();
+    assert_eq!(c.segments_inuse, 0, "{c:?}");
+    assert_eq!(c.stack_inuse, 0);
+}
+
+#[test]
+fn remaining_stack_tracks_the_current_segment() {
+    assert_eq!(remaining_stack(), None, "plain thread");
+    let rt = rt(false);
+    rt.block_on(|| {
+        let top = remaining_stack().unwrap();
+        assert!(top <= (16 << 10) + bamboo::stack::RED_ZONE);
+        fn down(n: u32) -> usize {
+            let pad = black_box([0u8; 512]);
+            if n == 0 {
+                remaining_stack().unwrap() + usize::from(pad[0])
+            } else {
+                down(n - 1)
+            }
+        }
+        let deeper = down(8);
+        assert!(deeper + 4096 <= top, "{deeper} vs {top}");
+        assert_eq!(
+            system_stack(remaining_stack),
+            None,
+            "system stack is not a segment"
+        );
+    });
+}
+
+#[test]
+fn grow_on_the_system_stack_never_switches() {
+    let rt = rt(true);
+    let h = rt.handle();
+    rt.block_on(move || {
+        let before = h.counters();
+        let v = system_stack(|| (0..1000).map(|i| grow(|| i)).sum::<u64>());
+        assert_eq!(v, 499_500);
+        let after = h.counters();
+        assert_eq!(
+            after.grows, before.grows,
+            "no grow on the system stack, even in stress mode"
+        );
+        assert!(after.system_stack_calls > before.system_stack_calls);
+    });
+}
+
+#[test]
+fn grow_off_a_coroutine_runs_in_place() {
+    assert_eq!(grow(|| 7), 7);
+    assert_eq!(system_stack(|| 8), 8);
+}
