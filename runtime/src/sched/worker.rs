@@ -337,6 +337,9 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
     let mut slab = Slab::default();
     let mut due = Vec::new();
     let mut tick: u64 = 0;
+    // After a yield, coroutines that have not started go first: yielding
+    // lets *every* other coroutine run, as in Go.
+    let mut prefer_new = false;
     loop {
         if shared.stw.requested.load(Acquire) {
             shared.stopped_here(&ctx);
@@ -349,8 +352,8 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
             local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
         }
         tick = tick.wrapping_add(1);
-        match pick(&local, tick) {
-            Some(Next::Ready(slot)) => run_slice(&local, &mut slab, slot),
+        match pick(&local, tick, prefer_new) {
+            Some(Next::Ready(slot)) => prefer_new = run_slice(&local, &mut slab, slot),
             Some(Next::New(u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
@@ -359,7 +362,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
                 task.slot.store(slot, Relaxed);
                 task.owner.store(idx, Release);
                 ctx.wc().started.add(1);
-                run_slice(&local, &mut slab, slot);
+                prefer_new = run_slice(&local, &mut slab, slot);
             }
             None => idle(&local),
         }
@@ -380,10 +383,10 @@ fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     }
 }
 
-fn pick(local: &Local, tick: u64) -> Option<Next> {
+fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
     let new = || find_unstarted(local, tick).map(Next::New);
-    if tick % 8 == 0 {
+    if prefer_new || tick % 8 == 0 {
         new().or_else(ready)
     } else {
         ready().or_else(new)
@@ -443,7 +446,8 @@ fn record_latency(local: &Local, task: &TaskShared) {
     }
 }
 
-fn run_slice(local: &Local, slab: &mut Slab, slot: usize) {
+/// Run one slice of a coroutine; true when it yielded.
+fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
     let Some(mut st) = slab.take(slot) else {
         crate::stack::os::fatal(format_args!(
             "worker {}: run queue names empty slot {slot}",
@@ -458,6 +462,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) {
         Outcome::Yielded => {
             slab.put(slot, st);
             local.ready.borrow_mut().push_back(slot);
+            return true;
         }
         Outcome::Parked => {
             slab.put(slot, st);
@@ -478,6 +483,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) {
             done.publish();
         }
     }
+    false
 }
 
 fn has_work(local: &Local) -> bool {

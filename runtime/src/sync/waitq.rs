@@ -1,20 +1,32 @@
 //! A queue of parked coroutines/threads waiting for a condition.
 //!
-//! Protocol (no lost wake-ups): a waiter checks its condition, registers its
-//! unparker, checks again, and only then parks; a notifier changes the
-//! state first and then wakes. A woken waiter re-checks and re-registers, so
-//! a wake-up is never "used up" by a waiter that did not need it without
-//! that waiter having retried.
+//! Protocol (no lost wake-ups): a waiter checks its condition, registers a
+//! node, checks again, and only then parks; a notifier changes the state
+//! first, then pops a node and wakes it. A woken waiter re-checks and
+//! re-registers, so every notification either reaches a waiter that retries
+//! or was taken by one that already succeeded.
+//!
+//! A popped node is marked, so the woken waiter does not have to search the
+//! queue for itself: leaving the queue is O(1) after a notification, and
+//! only an early exit (condition true right after registering, or a
+//! spurious wake-up) searches.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::sched::park::{self, Unparker};
 
+struct Node {
+    unparker: Unparker,
+    /// Still in the queue (cleared by the notifier that pops it).
+    queued: AtomicBool,
+}
+
 pub(crate) struct WaitQueue {
-    q: Mutex<VecDeque<Unparker>>,
+    q: Mutex<VecDeque<Arc<Node>>>,
     len: AtomicUsize,
 }
 
@@ -26,19 +38,27 @@ impl WaitQueue {
         }
     }
 
-    pub(crate) fn register(&self, me: &Unparker) {
+    fn register(&self, me: &Unparker) -> Arc<Node> {
+        let node = Arc::new(Node {
+            unparker: me.clone(),
+            queued: AtomicBool::new(true),
+        });
         let mut q = self.q.lock();
-        q.push_back(me.clone());
+        q.push_back(node.clone());
         self.len.store(q.len(), SeqCst);
+        node
     }
 
-    pub(crate) fn unregister(&self, me: &Unparker) {
-        if self.len.load(SeqCst) == 0 {
+    fn unregister(&self, node: &Arc<Node>) {
+        if !node.queued.load(Acquire) {
             return;
         }
         let mut q = self.q.lock();
-        if let Some(i) = q.iter().position(|u| u.same(me)) {
-            q.remove(i);
+        if node.queued.load(Acquire) {
+            if let Some(i) = q.iter().rposition(|n| Arc::ptr_eq(n, node)) {
+                q.remove(i);
+            }
+            node.queued.store(false, Release);
         }
         self.len.store(q.len(), SeqCst);
     }
@@ -50,17 +70,27 @@ impl WaitQueue {
         }
         let me = park::current_unparker();
         loop {
-            self.register(&me);
+            let node = self.register(&me);
             if let Some(r) = f() {
-                self.unregister(&me);
+                self.unregister(&node);
                 return r;
             }
             park::park();
-            self.unregister(&me);
+            self.unregister(&node);
             if let Some(r) = f() {
                 return r;
             }
         }
+    }
+
+    fn pop(&self) -> Option<Arc<Node>> {
+        let mut q = self.q.lock();
+        let n = q.pop_front();
+        if let Some(n) = &n {
+            n.queued.store(false, Release);
+        }
+        self.len.store(q.len(), SeqCst);
+        n
     }
 
     /// Wake the longest waiter.
@@ -68,14 +98,8 @@ impl WaitQueue {
         if self.len.load(SeqCst) == 0 {
             return;
         }
-        let u = {
-            let mut q = self.q.lock();
-            let u = q.pop_front();
-            self.len.store(q.len(), SeqCst);
-            u
-        };
-        if let Some(u) = u {
-            u.unpark();
+        if let Some(n) = self.pop() {
+            n.unparker.unpark();
         }
     }
 
@@ -84,13 +108,14 @@ impl WaitQueue {
         if self.len.load(SeqCst) == 0 {
             return;
         }
-        let all: Vec<Unparker> = {
+        let all: Vec<Arc<Node>> = {
             let mut q = self.q.lock();
             self.len.store(0, SeqCst);
             q.drain(..).collect()
         };
-        for u in all {
-            u.unpark();
+        for n in all {
+            n.queued.store(false, Release);
+            n.unparker.unpark();
         }
     }
 }

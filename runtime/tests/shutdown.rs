@@ -1,0 +1,157 @@
+//! Panics in deep segment chains and runtime drop: destructors run and
+//! every segment comes back.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bamboo::{grow, Runtime};
+
+struct Count(Arc<AtomicUsize>);
+impl Drop for Count {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn rt(stress: bool) -> Runtime {
+    Runtime::builder()
+        .workers(2)
+        .segment_size(16 << 10)
+        .force_stack_move(stress)
+        .build()
+        .unwrap()
+}
+
+fn deep_then_panic(n: u32, drops: &Arc<AtomicUsize>) -> u32 {
+    let _c = Count(drops.clone());
+    if n == 0 {
+        panic!("bottom of the chain");
+    }
+    grow(|| deep_then_panic(n - 1, drops)) + 1
+}
+
+fn panic_in_deep_chain(stress: bool) {
+    let rt = rt(stress);
+    let h = rt.handle();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let e = rt
+        .spawn(move || deep_then_panic(20_000, &d))
+        .join()
+        .unwrap_err();
+    assert!(e.is_panic());
+    assert_eq!(e.panic_message(), Some("bottom of the chain"));
+    assert_eq!(drops.load(SeqCst), 20_001, "every frame's destructor ran");
+    let c = h.counters();
+    assert!(c.grows > 0);
+    assert_eq!(c.segments_inuse, 0, "{c:?}");
+    assert_eq!(c.stack_inuse, 0);
+}
+
+#[test]
+fn panic_inside_a_deep_segment_chain_reaches_join() {
+    panic_in_deep_chain(false);
+}
+
+#[test]
+fn panic_inside_a_deep_segment_chain_in_stress_mode() {
+    panic_in_deep_chain(true);
+}
+
+fn drop_with_suspended(stress: bool) {
+    let rt = rt(stress);
+    let h = rt.handle();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = bamboo::sync::channel::<()>(0);
+    let started = Arc::new(bamboo::sync::WaitGroup::new());
+    let mut joins = Vec::new();
+    for i in 0..1000u32 {
+        let (d, rx, started) = (drops.clone(), rx.clone(), started.clone());
+        started.add(1);
+        joins.push(rt.spawn(move || {
+            let _c = Count(d.clone());
+            // Suspend at some depth in a segment chain, holding a destructor
+            // at every level.
+            fn park_deep(
+                n: u32,
+                d: &Arc<AtomicUsize>,
+                rx: &bamboo::sync::Receiver<()>,
+                wg: &bamboo::sync::WaitGroup,
+            ) {
+                let _c = Count(d.clone());
+                if n == 0 {
+                    wg.done();
+                    let _ = rx.recv();
+                    unreachable!("nobody sends");
+                }
+                grow(|| park_deep(n - 1, d, rx, wg))
+            }
+            if i % 2 == 0 {
+                park_deep(i % 50, &d, &rx, &started);
+            } else {
+                started.done();
+                bamboo::sleep(Duration::from_secs(3600));
+            }
+        }));
+    }
+    started.wait();
+    let expected: usize = (0..1000u32)
+        .map(|i| if i % 2 == 0 { 2 + (i % 50) as usize } else { 1 })
+        .sum();
+    assert!(h.counters().segments_inuse >= 1000);
+    drop(rt);
+    assert_eq!(
+        drops.load(SeqCst),
+        expected,
+        "every destructor of every suspended coroutine ran"
+    );
+    for j in joins {
+        assert!(j.join().unwrap_err().is_cancelled());
+    }
+    let c = h.counters();
+    assert_eq!(c.segments_inuse, 0, "{c:?}");
+    assert_eq!(c.stack_inuse, 0);
+    assert_eq!(c.coroutines, 0);
+    drop(tx);
+}
+
+#[test]
+fn dropping_a_runtime_unwinds_1000_suspended_coroutines() {
+    drop_with_suspended(false);
+}
+
+#[test]
+fn dropping_a_runtime_unwinds_in_stress_mode() {
+    drop_with_suspended(true);
+}
+
+#[test]
+fn unstarted_coroutines_are_cancelled_and_dropped() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(bamboo::sync::WaitGroup::new());
+    gate.add(1);
+    let g = gate.clone();
+    // Keep the only worker busy so the rest never start.
+    let _blocker = rt.spawn(move || g.wait());
+    let joins: Vec<_> = (0..100)
+        .map(|_| {
+            let c = Count(drops.clone());
+            rt.spawn(move || drop(c))
+        })
+        .collect();
+    drop(rt);
+    assert_eq!(drops.load(SeqCst), 100);
+    for j in joins {
+        assert!(j.join().unwrap_err().is_cancelled());
+    }
+}
+
+#[test]
+fn spawn_after_shutdown_is_cancelled() {
+    let rt = rt(false);
+    let h = rt.handle();
+    drop(rt);
+    assert!(h.spawn(|| 1).join().unwrap_err().is_cancelled());
+}
