@@ -64,7 +64,6 @@ struct Cur {
     alt_class: Cell<u8>,
     yielder: Cell<*const CoYielder>,
     task: Cell<Option<Arc<TaskShared>>>,
-    id: Cell<u64>,
     /// Stress mode of the runtime this worker belongs to.
     stackmove: Cell<bool>,
     on_system: Cell<bool>,
@@ -83,13 +82,16 @@ thread_local! {
             alt_class: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
             task: Cell::new(None),
-            id: Cell::new(0),
             stackmove: Cell::new(false),
             on_system: Cell::new(false),
             unwinding: Cell::new(false),
         }
     };
     static CTX: RefCell<Option<Rc<StackCtx>>> = const { RefCell::new(None) };
+    /// Id of the running coroutine, kept apart from `CUR` so the signal
+    /// handler reads a thread-local without a destructor (no lazy
+    /// registration, no allocation).
+    static CUR_ID: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Stack resources of one worker thread.
@@ -100,6 +102,7 @@ pub(crate) struct StackCtx {
     cache_mutex: Arc<Mutex<SegCache>>,
     cache: RefCell<Option<parking_lot::ArcMutexGuard<RawMutex, SegCache>>>,
     sys: MmapMut,
+    sys_reg: Option<usize>,
     pub first_class: u8,
     pub max_stack: usize,
     pub stackmove: bool,
@@ -112,11 +115,15 @@ impl StackCtx {
         counters: Arc<Counters>,
         idx: usize,
         cache_mutex: Arc<Mutex<SegCache>>,
-        first_class: u8,
-        max_stack: usize,
-        stackmove: bool,
-        poison: bool,
+        cfg: &crate::config::Config,
     ) -> Result<StackCtx, crate::Error> {
+        let first_class = crate::stack::class_of(cfg.segment_size).ok_or_else(|| {
+            crate::Error::InvalidConfig {
+                setting: "segment_size",
+                value: cfg.segment_size.to_string(),
+                reason: "not a power of two in 4 KiB..=64 MiB".into(),
+            }
+        })?;
         let sys = os::map_chunk(SYSTEM_STACK + crate::stack::GUARD)?;
         // SAFETY: the lowest GUARD bytes of a fresh mapping we own.
         unsafe { os::protect(sys.as_ptr() as usize, crate::stack::GUARD)? };
@@ -124,8 +131,15 @@ impl StackCtx {
             .global
             .os_stacks
             .fetch_add(SYSTEM_STACK as u64, std::sync::atomic::Ordering::Relaxed);
+        let sys_reg = crate::stack::registry::add(
+            sys.as_ptr() as usize,
+            sys.len(),
+            sys.len(),
+            crate::stack::registry::GuardKind::SystemStack,
+        );
         let guard = cache_mutex.lock_arc();
         Ok(StackCtx {
+            sys_reg,
             pool,
             counters,
             idx,
@@ -133,9 +147,9 @@ impl StackCtx {
             cache: RefCell::new(Some(guard)),
             sys,
             first_class,
-            max_stack,
-            stackmove,
-            poison,
+            max_stack: cfg.max_stack,
+            stackmove: cfg.debug.stackmove,
+            poison: cfg.debug.stackpoison,
         })
     }
 
@@ -189,10 +203,13 @@ impl StackCtx {
             *c = Some(self.cache_mutex.lock_arc());
         }
     }
+}
 
-    /// True when the calling thread holds this cache (it is this worker).
-    pub(crate) fn holds_cache(&self) -> bool {
-        self.cache.borrow().is_some()
+impl Drop for StackCtx {
+    fn drop(&mut self) {
+        if let Some(r) = self.sys_reg {
+            crate::stack::registry::remove(r);
+        }
     }
 }
 
@@ -265,7 +282,7 @@ fn enter(st: &mut CoroState) {
         c.alt_top.set(st.alt.1);
         c.alt_class.set(st.alt.2);
         c.yielder.set(st.yielder);
-        c.id.set(st.task().id);
+        CUR_ID.with(|i| i.set(st.task().id));
         c.task.set(st.task.take());
     });
 }
@@ -279,7 +296,7 @@ fn leave(st: &mut CoroState) {
         st.alt = (c.alt_lo.replace(0), c.alt_top.replace(0), c.alt_class.get());
         st.yielder = c.yielder.replace(std::ptr::null());
         st.task = c.task.take();
-        c.id.set(0);
+        CUR_ID.with(|i| i.set(0));
     });
 }
 
@@ -345,7 +362,7 @@ pub(crate) fn current_task() -> Option<Arc<TaskShared>> {
 /// Id of the running coroutine, 0 if none. Async-signal-safe enough for the
 /// SIGSEGV handler: one thread-local `Cell` load.
 pub(crate) fn current_id() -> u64 {
-    CUR.try_with(|c| c.id.get()).unwrap_or(0)
+    CUR_ID.with(Cell::get)
 }
 
 fn suspend(reason: Suspend) {
@@ -353,7 +370,7 @@ fn suspend(reason: Suspend) {
         if c.on_system.get() {
             os::fatal(format_args!(
                 "coroutine {} tried to {} on the system stack",
-                c.id.get(),
+                current_id(),
                 if reason == Suspend::Park {
                     "park"
                 } else {
@@ -431,10 +448,52 @@ pub(crate) fn checkpoint<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Bytes kept free below the stack pointer recorded in [`switch_to`] when
-/// the segment being left becomes the alternate: they hold `switch_to`'s own
-/// frame, `corosensei::on_stack` (monomorphic here, so a fixed size) and the
-/// trampoline's return address and saved frame pointer (~200 bytes).
-const SWITCH_MARGIN: usize = 512;
+/// the segment being left becomes the alternate: they hold the rest of
+/// `switch_to`'s frame, `corosensei::on_stack` (monomorphic here, so a fixed
+/// size) and the trampoline's return address and saved frame pointer.
+/// Measured by the unit test `switch_margin_covers_the_switch_path`: under
+/// 64 bytes optimised, ~600 bytes unoptimised.
+const SWITCH_MARGIN: usize = if cfg!(debug_assertions) { 2048 } else { 256 };
+
+/// Test-only measurement of how deep the switch path goes below the
+/// recorded stack pointer: fill the bytes below it with a pattern before
+/// switching, find the lowest overwritten byte on the other side.
+#[cfg(test)]
+mod margin_probe {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
+    pub static ON: AtomicBool = AtomicBool::new(false);
+    pub static MAX_USED: AtomicUsize = AtomicUsize::new(0);
+    pub static CHECKS: AtomicUsize = AtomicUsize::new(0);
+    const SPAN: usize = 8192;
+    /// Bytes right below the marker left alone: `arm`'s own frame and its
+    /// `write_bytes` call live there (large when unoptimised). A reported
+    /// use of 0 means "less than SKIP".
+    pub const SKIP: usize = if cfg!(debug_assertions) { 1024 } else { 128 };
+
+    pub fn arm(sp: usize) -> bool {
+        if !ON.load(Relaxed) {
+            return false;
+        }
+        // SAFETY (test-only probe): the SPAN bytes below the marker are
+        // unused stack of this segment (the red zone guarantees more), and
+        // the top SKIP bytes, where write_bytes' own call lives, are spared.
+        unsafe { std::ptr::write_bytes((sp - SPAN) as *mut u8, 0xa5, SPAN - SKIP) };
+        true
+    }
+
+    pub fn check(sp: usize, armed: bool) {
+        if !armed {
+            return;
+        }
+        let lowest = (sp - SPAN..sp - SKIP)
+            // SAFETY: reading bytes of the old segment, which stays mapped.
+            .find(|&a| unsafe { *(a as *const u8) } != 0xa5)
+            .unwrap_or(sp);
+        MAX_USED.fetch_max(sp - lowest, Relaxed);
+        CHECKS.fetch_add(1, Relaxed);
+    }
+}
 
 /// The segment state `grow` saves and restores around `f`.
 #[derive(Clone, Copy)]
@@ -509,7 +568,13 @@ impl Drop for SegmentFrame {
 fn switch_to(stack: StackRef, run: &mut dyn FnMut()) {
     let sp = stack_pointer();
     CUR.with(|c| c.alt_top.set(sp.saturating_sub(SWITCH_MARGIN) & !15));
-    corosensei::on_stack(stack, move || run());
+    #[cfg(test)]
+    let probe = margin_probe::arm(sp);
+    corosensei::on_stack(stack, move || {
+        #[cfg(test)]
+        margin_probe::check(sp, probe);
+        run()
+    });
 }
 
 /// Run `f` through [`switch_to`]; panics propagate (corosensei re-throws
@@ -565,7 +630,7 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     let new_chain = saved.chain + seg.bytes();
     if new_chain > ctx.max_stack {
         CUR.with(|c| c.spare.set(Some(seg)));
-        let id = CUR.with(|c| c.id.get());
+        let id = current_id();
         panic!(
             "coroutine {id} stack exceeds max_stack of {} bytes (growing to {new_chain} bytes)",
             ctx.max_stack
@@ -624,11 +689,6 @@ pub fn system_stack<R>(f: impl FnOnce() -> R) -> R {
     corosensei::on_stack(stack, f)
 }
 
-/// True while running on the system stack.
-pub(crate) fn on_system_stack() -> bool {
-    CUR.with(|c| c.on_system.get())
-}
-
 /// Route panic hooks that fire on a coroutine segment to the system stack:
 /// the default hook with `RUST_BACKTRACE=1` needs more than a segment's red
 /// zone.
@@ -644,4 +704,35 @@ pub(crate) fn install_panic_hook() {
             }
         }));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const _: () = assert!(margin_probe::SKIP + 64 <= SWITCH_MARGIN);
+
+    #[test]
+    fn switch_margin_covers_the_switch_path() {
+        margin_probe::ON.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rt = crate::Runtime::builder()
+            .workers(1)
+            .force_stack_move(true)
+            .build()
+            .unwrap();
+        fn depth(n: u32) -> u32 {
+            if n == 0 {
+                0
+            } else {
+                grow(|| depth(n - 1)) + 1
+            }
+        }
+        assert_eq!(rt.block_on(|| depth(1000)), 1000);
+        let used = margin_probe::MAX_USED.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(margin_probe::CHECKS.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        assert!(
+            used + 64 <= SWITCH_MARGIN,
+            "switch path uses {used} bytes below the marker; SWITCH_MARGIN is {SWITCH_MARGIN}"
+        );
+    }
 }

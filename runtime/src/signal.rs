@@ -48,7 +48,7 @@ use std::sync::Once;
 
 use libc::{c_int, c_void, siginfo_t};
 
-use crate::stack::registry::{lookup_guard, GuardHit};
+use crate::stack::registry::{lookup_guard, GuardHit, GuardKind};
 
 /// The signals the handler is installed for.
 const SIGNALS: [c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
@@ -219,6 +219,22 @@ fn set_errno(v: c_int) {
 
 /// Format the overflow report into `line`.
 fn format_report(line: &mut Line, id: u64, addr: usize, hit: GuardHit) {
+    if hit.kind == GuardKind::SystemStack {
+        line.push_str("bamboo: the system stack overflowed");
+        if id != 0 {
+            line.push_str(" (entered from coroutine ");
+            line.push_dec(id);
+            line.push_str(")");
+        }
+        line.push_str(": fault at 0x");
+        line.push_hex(addr as u64);
+        line.push_str(" in the guard below system stack 0x");
+        line.push_hex(hit.seg_lo as u64);
+        line.push_str("..0x");
+        line.push_hex(hit.seg_hi as u64);
+        line.push_str("\n");
+        return;
+    }
     line.push_str("bamboo: coroutine ");
     line.push_dec(id);
     line.push_str(" overflowed its stack: fault at 0x");
@@ -443,6 +459,7 @@ mod tests {
     fn report_line_format() {
         let mut l = Line::new();
         let hit = GuardHit {
+            kind: GuardKind::Segment,
             guard_lo: 0x7f00_0000_0000,
             seg_lo: 0x7f00_0000_4000,
             seg_hi: 0x7f00_0001_0000,

@@ -64,13 +64,24 @@ impl Runtime {
         let mut threads = Vec::with_capacity(n);
         for (idx, deque) in deques.into_iter().enumerate() {
             let s = shared.clone();
-            let t = std::thread::Builder::new()
+            let t = match std::thread::Builder::new()
                 .name(format!("bamboo-worker-{idx}"))
                 .spawn(move || worker::run(s, idx, deque))
-                .map_err(|e| Error::Os {
-                    op: "spawning a worker thread",
-                    message: e.to_string(),
-                })?;
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    // Stop the workers already started: dropping the
+                    // partial runtime shuts them down and joins them.
+                    drop(Runtime {
+                        handle: Handle { shared },
+                        threads,
+                    });
+                    return Err(Error::Os {
+                        op: "spawning a worker thread",
+                        message: e.to_string(),
+                    });
+                }
+            };
             let _ = shared.workers[idx].thread.set(t.thread().clone());
             threads.push(t);
         }

@@ -38,15 +38,6 @@ impl Unparker {
             Unparker::Thread(t) => t.unpark(),
         }
     }
-
-    /// True when both wake the same coroutine or thread.
-    pub(crate) fn same(&self, other: &Unparker) -> bool {
-        match (self, other) {
-            (Unparker::Coroutine(a), Unparker::Coroutine(b)) => Arc::ptr_eq(a, b),
-            (Unparker::Thread(a), Unparker::Thread(b)) => a.id() == b.id(),
-            _ => false,
-        }
-    }
 }
 
 /// The unparker of the caller: its coroutine, or its thread.
@@ -69,7 +60,7 @@ pub(crate) fn park() {
             {
                 return;
             }
-            crate::coro::checkpoint(|| crate::coro::suspend_park());
+            crate::coro::checkpoint(crate::coro::suspend_park);
         }
         None => std::thread::park(),
     }
@@ -87,7 +78,7 @@ pub(crate) fn park_until(deadline: Instant) {
                 return;
             }
             super::timer::register(deadline, task);
-            crate::coro::checkpoint(|| crate::coro::suspend_park());
+            crate::coro::checkpoint(crate::coro::suspend_park);
         }
         None => {
             let now = Instant::now();

@@ -234,7 +234,7 @@ pub(crate) fn maybe_stamp(task: &TaskShared) {
         s.set(n);
         n
     });
-    if n % 16 == 0 {
+    if n.is_multiple_of(16) {
         task.stamp.store(task.rt.now_ns(), Relaxed);
     }
 }
@@ -303,22 +303,12 @@ enum Next {
 /// Body of a worker thread.
 pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
     let _alt = crate::signal::AltStack::install();
-    let cfg = &shared.cfg;
-    let first_class = crate::stack::class_of(cfg.segment_size).unwrap_or_else(|| {
-        crate::stack::os::fatal(format_args!(
-            "segment size {} is not a class",
-            cfg.segment_size
-        ))
-    });
     let ctx = match StackCtx::new(
         shared.pool.clone(),
         shared.counters.clone(),
         idx,
         shared.workers[idx].cache.clone(),
-        first_class,
-        cfg.max_stack,
-        cfg.debug.stackmove,
-        cfg.debug.stackpoison,
+        &shared.cfg,
     ) {
         Ok(c) => Rc::new(c),
         Err(e) => crate::stack::os::fatal(format_args!("worker {idx}: {e}")),
@@ -386,7 +376,7 @@ fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
 fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
     let new = || find_unstarted(local, tick).map(Next::New);
-    if prefer_new || tick % 8 == 0 {
+    if prefer_new || tick.is_multiple_of(8) {
         new().or_else(ready)
     } else {
         ready().or_else(new)
@@ -395,7 +385,7 @@ fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
 
 fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     let shared = &local.shared;
-    if tick % 61 == 0 {
+    if tick.is_multiple_of(61) {
         if let Some(u) = steal_injector(local) {
             return Some(u);
         }

@@ -36,6 +36,9 @@ pub(crate) mod os;
 pub(crate) mod pool;
 pub(crate) mod registry;
 
+pub use os::{force_mprotect_guards, guard_mode, GuardMode, POISON_BYTE};
+pub use registry::{lookup_guard, GuardHit, GuardKind};
+
 use corosensei::stack::{Stack, StackPointer};
 
 /// Bytes below every segment that fault on access.
@@ -187,7 +190,10 @@ unsafe impl Stack for Segment {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit_tests {
     use super::*;
 
     #[test]

@@ -214,7 +214,7 @@ fn map_chunk(class: u8, k: u32) -> Result<Chunk, crate::Error> {
             stack_bytes(class),
         ));
     }
-    let reg = registry::add(base, len, class);
+    let reg = registry::add(base, len, s, registry::GuardKind::Segment);
     Ok(Chunk {
         map,
         reg,

@@ -3,30 +3,39 @@
 //!
 //! Writers (the pool, under its lock) append entries and clear them before a
 //! chunk is unmapped; the signal handler only performs atomic loads, so it is
-//! async-signal-safe. An entry is `(start, len, class)`; a fault at `addr` is
-//! a guard hit when `addr` is in the chunk and its offset within its slot is
-//! below `GUARD` (slots are laid out `[guard][stack bytes]` from low to high).
+//! async-signal-safe. An entry is `(start, len, stride, kind)`; a fault at
+//! `addr` is a guard hit when `addr` is in the mapping and its offset within
+//! its slot is below `GUARD` (slots are laid out `[guard][stack bytes]` from
+//! low to high). Segment chunks have one slot per segment; a worker's system
+//! stack is one slot.
+//!
+//! Entries are only removed when their mapping is about to be unmapped (pool
+//! drop, worker exit); a handler racing with the reuse of a slot could pair
+//! an old start with a new length, which at worst misnames a fault that is
+//! fatal anyway.
 
 use std::sync::atomic::{
     AtomicUsize,
     Ordering::{Acquire, Release},
 };
 
-use super::{stride, GUARD};
+use super::GUARD;
 
 const MAX_CHUNKS: usize = 8192;
 
 struct Entry {
     start: AtomicUsize,
     len: AtomicUsize,
-    class: AtomicUsize,
+    stride: AtomicUsize,
+    kind: AtomicUsize,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Entry = Entry {
     start: AtomicUsize::new(0),
     len: AtomicUsize::new(0),
-    class: AtomicUsize::new(0),
+    stride: AtomicUsize::new(0),
+    kind: AtomicUsize::new(0),
 };
 
 static ENTRIES: [Entry; MAX_CHUNKS] = [EMPTY; MAX_CHUNKS];
@@ -35,7 +44,7 @@ static LOCK: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
 /// Record a chunk. Returns the entry index for [`remove`], or `None` when the
 /// table is full (the chunk still works; only overflow reports lose detail).
-pub(crate) fn add(start: usize, len: usize, class: u8) -> Option<usize> {
+pub(crate) fn add(start: usize, len: usize, stride: usize, kind: GuardKind) -> Option<usize> {
     let _g = LOCK.lock();
     let high = HIGH.load(Acquire);
     let idx = (0..high)
@@ -43,7 +52,8 @@ pub(crate) fn add(start: usize, len: usize, class: u8) -> Option<usize> {
         .or((high < MAX_CHUNKS).then_some(high))?;
     let e = &ENTRIES[idx];
     e.len.store(len, Release);
-    e.class.store(class as usize, Release);
+    e.stride.store(stride, Release);
+    e.kind.store(kind as usize, Release);
     e.start.store(start, Release);
     if idx == high {
         HIGH.store(high + 1, Release);
@@ -57,9 +67,20 @@ pub(crate) fn remove(idx: usize) {
     ENTRIES[idx].start.store(0, Release);
 }
 
+/// What a registered mapping holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardKind {
+    /// Coroutine stack segments.
+    Segment = 0,
+    /// A worker's system stack.
+    SystemStack = 1,
+}
+
 /// A guard-region hit: the bounds of the segment whose guard was touched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardHit {
+    /// Segment or system stack.
+    pub kind: GuardKind,
     /// Lowest address of the guard region.
     pub guard_lo: usize,
     /// Lowest stack address of the segment (top of the guard).
@@ -81,11 +102,20 @@ pub fn lookup_guard(addr: usize) -> Option<GuardHit> {
         if addr - start >= len {
             continue;
         }
-        let s = stride(e.class.load(Acquire) as u8);
+        let s = e.stride.load(Acquire);
+        if s == 0 {
+            continue;
+        }
         let off = (addr - start) % s;
         let slot = start + (addr - start) / s * s;
         if off < GUARD {
+            let kind = if e.kind.load(Acquire) == GuardKind::SystemStack as usize {
+                GuardKind::SystemStack
+            } else {
+                GuardKind::Segment
+            };
             return Some(GuardHit {
+                kind,
                 guard_lo: slot,
                 seg_lo: slot + GUARD,
                 seg_hi: slot + s,
