@@ -359,6 +359,13 @@ pub(crate) fn current_task() -> Option<Arc<TaskShared>> {
     })
 }
 
+/// True when a coroutine is running on this thread (possibly on the system
+/// stack), without touching its task's reference count.
+#[inline]
+pub(crate) fn has_task() -> bool {
+    CUR_ID.with(Cell::get) != 0
+}
+
 /// Id of the running coroutine, 0 if none. Async-signal-safe enough for the
 /// SIGSEGV handler: one thread-local `Cell` load.
 pub(crate) fn current_id() -> u64 {
@@ -390,18 +397,13 @@ fn suspend(reason: Suspend) {
 }
 
 /// Suspend the running coroutine until it is unparked.
+/// (The worker counts parks and yields when the coroutine comes back.)
 pub(crate) fn suspend_park() {
-    if let Some(ctx) = ctx() {
-        ctx.wc().parks.add(1);
-    }
     suspend(Suspend::Park)
 }
 
 /// Suspend the running coroutine; it runs again after the others.
 pub(crate) fn suspend_yield() {
-    if let Some(ctx) = ctx() {
-        ctx.wc().yields.add(1);
-    }
     suspend(Suspend::Yield)
 }
 

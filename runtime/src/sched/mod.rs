@@ -349,7 +349,7 @@ where
 /// `std::thread::yield_now`.
 pub fn yield_now() {
     crate::coro::checkpoint(|| {
-        if crate::coro::current_task().is_some() {
+        if crate::coro::has_task() {
             crate::coro::suspend_yield();
         } else {
             std::thread::yield_now();
@@ -361,7 +361,7 @@ pub fn yield_now() {
 /// plain thread, `std::thread::sleep`. `sleep(Duration::ZERO)` returns at once.
 pub fn sleep(d: Duration) {
     crate::coro::checkpoint(|| {
-        if crate::coro::current_task().is_none() {
+        if !crate::coro::has_task() {
             std::thread::sleep(d);
             return;
         }

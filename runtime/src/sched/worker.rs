@@ -286,9 +286,6 @@ impl Slab {
     fn take(&mut self, i: usize) -> Option<CoroState> {
         self.entries.get_mut(i).and_then(Option::take)
     }
-    fn put(&mut self, i: usize, st: CoroState) {
-        self.entries[i] = Some(st);
-    }
     fn release(&mut self, i: usize) {
         self.live -= 1;
         self.free.push(i);
@@ -338,8 +335,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
             break;
         }
         fire_timers(&local, &mut due);
-        while let Some(t) = shared.workers[idx].remote.pop() {
-            local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
+        let remote = &shared.workers[idx].remote;
+        if !remote.is_empty() {
+            while let Some(t) = remote.pop() {
+                local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
+            }
         }
         tick = tick.wrapping_add(1);
         match pick(&local, tick, prefer_new) {
@@ -374,9 +374,16 @@ fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
 }
 
 fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
+    if prefer_new {
+        // Just yielded: anything unstarted here or in the injector first,
+        // without going as far as stealing.
+        if let Some(u) = local.unstarted.pop().or_else(|| steal_injector(local)) {
+            return Some(Next::New(u));
+        }
+    }
     let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
     let new = || find_unstarted(local, tick).map(Next::New);
-    if prefer_new || tick.is_multiple_of(8) {
+    if tick.is_multiple_of(8) {
         new().or_else(ready)
     } else {
         ready().or_else(new)
@@ -399,6 +406,9 @@ fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     let n = shared.stealers.len();
     for k in 1..n {
         let i = (local.idx + k) % n;
+        if shared.stealers[i].is_empty() {
+            continue;
+        }
         loop {
             match shared.stealers[i].steal_batch_and_pop(&local.unstarted) {
                 Steal::Success(u) => {
@@ -414,6 +424,9 @@ fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
 }
 
 fn steal_injector(local: &Local) -> Option<Unstarted> {
+    if local.shared.injector.is_empty() {
+        return None;
+    }
     loop {
         match local.shared.injector.steal_batch_and_pop(&local.unstarted) {
             Steal::Success(u) => {
@@ -427,6 +440,9 @@ fn steal_injector(local: &Local) -> Option<Unstarted> {
 }
 
 fn record_latency(local: &Local, task: &TaskShared) {
+    if task.stamp.load(Relaxed) == 0 {
+        return;
+    }
     let s = task.stamp.swap(0, Relaxed);
     if s != 0 {
         let ns = local.shared.now_ns().saturating_sub(s);
@@ -437,26 +453,31 @@ fn record_latency(local: &Local, task: &TaskShared) {
 }
 
 /// Run one slice of a coroutine; true when it yielded.
+///
+/// The coroutine stays in its slab slot while it runs: nothing a coroutine
+/// can reach touches the slab (it is a local of the worker loop).
 fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
-    let Some(mut st) = slab.take(slot) else {
+    let Some(st) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
         crate::stack::os::fatal(format_args!(
             "worker {}: run queue names empty slot {slot}",
             local.idx
         ));
     };
-    let task = st.task().clone();
+    let task = st.task();
     task.park_state.store(PARK_IDLE, Release);
-    record_latency(local, &task);
-    local.ctx.wc().switches.add(1);
-    match coro::resume(&mut st) {
+    record_latency(local, task);
+    let wc = local.ctx.wc();
+    wc.switches.add(1);
+    match coro::resume(st) {
         Outcome::Yielded => {
-            slab.put(slot, st);
+            wc.yields.add(1);
             local.ready.borrow_mut().push_back(slot);
             return true;
         }
         Outcome::Parked => {
-            slab.put(slot, st);
-            if task
+            wc.parks.add(1);
+            if st
+                .task()
                 .park_state
                 .compare_exchange(PARK_IDLE, PARK_PARKED, AcqRel, Acquire)
                 .is_err()
@@ -466,7 +487,8 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
             }
         }
         Outcome::Finished(done) => {
-            task.park_state.store(PARK_DONE, Release);
+            let st = slab.take(slot).expect("the slot was just run");
+            st.task().park_state.store(PARK_DONE, Release);
             coro::finish(&local.ctx, st);
             slab.release(slot);
             local.ctx.wc().finished.add(1);
