@@ -1,0 +1,158 @@
+//! Runtime paths at the edge of a segment, and fatal misuse, in child
+//! processes (re-running this test binary with an env var set).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use bamboo::{grow, remaining_stack, Runtime};
+
+const CHILD: &str = "BAMBOO_FATAL_CHILD";
+
+fn child(test: &str, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut c = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            c.kill().ok();
+            panic!("child {test} hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.wait_with_output().unwrap()
+}
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Recurse through check points until the current segment is as full as a
+/// check point allows without switching, then run `f` there.
+fn at_the_edge<R>(f: impl FnOnce() -> R) -> R {
+    fn go<R>(f: impl FnOnce() -> R) -> R {
+        let left = remaining_stack().unwrap();
+        if left >= bamboo::stack::RED_ZONE + 1024 {
+            let pad = std::hint::black_box([0u8; 512]);
+            let r = grow(|| go(f));
+            std::hint::black_box(pad);
+            return r;
+        }
+        f()
+    }
+    go(f)
+}
+
+#[test]
+fn panic_with_backtrace_at_the_edge_of_a_segment() {
+    if is_child() {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let e = rt
+            .spawn(|| at_the_edge(|| -> u32 { panic!("edge panic {}", std::hint::black_box(1)) }))
+            .join()
+            .unwrap_err();
+        assert_eq!(e.panic_message(), Some("edge panic 1"));
+        println!("CHILD-OK");
+        return;
+    }
+    for bt in ["1", "full"] {
+        let out = child(
+            "panic_with_backtrace_at_the_edge_of_a_segment",
+            &[("RUST_BACKTRACE", bt)],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "RUST_BACKTRACE={bt}: {:?}\n{stderr}",
+            out.status
+        );
+        assert!(stdout.contains("CHILD-OK"), "{stdout}");
+        assert!(stderr.contains("edge panic 1"), "the hook ran: {stderr}");
+        assert!(
+            stderr.contains("stack backtrace"),
+            "a backtrace was printed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn yielding_on_the_system_stack_is_fatal() {
+    if is_child() {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| bamboo::system_stack(bamboo::yield_now));
+        unreachable!();
+    }
+    let out = child("yielding_on_the_system_stack_is_fatal", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(stderr.contains("on the system stack"), "{stderr}");
+    assert!(stderr.contains("tried to yield"), "{stderr}");
+}
+
+#[test]
+fn parking_on_the_system_stack_is_fatal() {
+    if is_child() {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let (_tx, rx) = bamboo::sync::channel::<u8>(0);
+            bamboo::system_stack(move || rx.recv())
+        })
+        .ok();
+        unreachable!();
+    }
+    let out = child("parking_on_the_system_stack_is_fatal", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(
+        stderr.contains("tried to park on the system stack"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn edge_panic_in_process() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    for _ in 0..20 {
+        let e = rt
+            .spawn(|| at_the_edge(|| -> u8 { panic!("edge") }))
+            .join()
+            .unwrap_err();
+        assert!(e.is_panic());
+    }
+    assert_eq!(rt.handle().counters().coroutines_panicked, 20);
+}
+
+#[test]
+fn panic_hook_runs_on_the_system_stack() {
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    static WHERE: AtomicU8 = AtomicU8::new(0);
+    if is_child() {
+        // A user hook installed before the runtime: the runtime wraps it.
+        std::panic::set_hook(Box::new(|_| {
+            let on_segment = remaining_stack().is_some();
+            WHERE.store(if on_segment { 1 } else { 2 }, SeqCst);
+        }));
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let e = rt.spawn(|| at_the_edge(|| -> u8 { panic!("x") })).join();
+        assert!(e.is_err());
+        println!("WHERE={}", WHERE.load(SeqCst));
+        return;
+    }
+    let out = child("panic_hook_runs_on_the_system_stack", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}", out);
+    assert!(
+        stdout.contains("WHERE=2"),
+        "hook ran on a coroutine segment: {stdout}"
+    );
+}
