@@ -130,13 +130,20 @@ pub(crate) unsafe fn release(addr: usize, len: usize) -> Result<(), Error> {
 /// The byte written over freed segments in `stackpoison` mode.
 pub const POISON_BYTE: u8 = 0xdb;
 
-/// Fill a free segment with [`POISON_BYTE`] and make it fault while free.
+/// Make a free segment fault while free; under the `mprotect` fallback also
+/// fill it with [`POISON_BYTE`] first (the pages stay, so a core dump shows
+/// the pattern). With `MADV_GUARD_INSTALL` the kernel discards the pages, so
+/// a fill could never be read back: the fault is what catches a stale
+/// reference, and the fill is skipped (it would fault in every page for
+/// nothing).
 ///
 /// # Safety
 /// The range must be the stack bytes of a free segment owned by the caller.
 pub(crate) unsafe fn poison(addr: usize, len: usize) -> Result<(), Error> {
-    // SAFETY: the caller owns the free range; writing it cannot alias live data.
-    unsafe { std::ptr::write_bytes(addr as *mut u8, POISON_BYTE, len) };
+    if GUARD_MODE.load(Relaxed) == MODE_MPROTECT {
+        // SAFETY: the caller owns the free range; writing it cannot alias live data.
+        unsafe { std::ptr::write_bytes(addr as *mut u8, POISON_BYTE, len) };
+    }
     // SAFETY: as above.
     unsafe { protect(addr, len) }
 }

@@ -1,0 +1,27 @@
+//! bamboo-stress: stress workloads for the bamboo runtime, with a monitor
+//! that checks the metrics' consistency guarantees while they run.
+//!
+//! The library is what both the `bamboo-stress` CLI (`src/main.rs`) and the
+//! longtests (`tests/longtest.rs`) drive:
+//! - [`workloads`]: spawn-storm, deep-recursion, ping-pong, tree and mixed;
+//!   each verifies its own results ([`stats::Shared`] counts them);
+//! - [`monitor`]: a coroutine calling `bamboo_metrics::read_consistent`
+//!   continuously and checking every SPEC §5 equality after each call;
+//! - [`runner`]: builds the runtime, runs workloads and monitor for a given
+//!   time, stops them in order, detects hangs, returns a [`RunResult`];
+//! - [`report`]: the end-of-run table, figures and JSON summary;
+//! - [`plot`]: the SVG of stack bytes in use and live coroutines over time;
+//! - [`parse`]: the command line's duration and size syntax.
+//!
+//! See `docs/stress.md` for how to run it and what each check proves.
+
+pub mod monitor;
+pub mod parse;
+pub mod plot;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod workloads;
+
+pub use runner::{run, Progress, RunConfig, RunResult};
+pub use workloads::Workload;

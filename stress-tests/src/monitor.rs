@@ -1,0 +1,396 @@
+//! The monitor: a coroutine that calls `bamboo_metrics::read_consistent`
+//! over and over while the workloads run, and checks every equality that
+//! SPEC §5 promises after such a call.
+//!
+//! Per call it checks:
+//! - **mismatches** (the number that must stay 0): each metric of the SPEC
+//!   §5 table equals its `MemStats` field, `/memory/classes/total:bytes`
+//!   equals `MemStats::sys` and the sum of every other `/memory/classes/`
+//!   metric. The list is written out here from the SPEC, not taken from the
+//!   metrics crate, so the crate cannot agree with itself by accident.
+//! - **invariants** (failed checks): every metric of `all()` has a value of
+//!   its kind; cumulative metrics (and cumulative histogram buckets) never
+//!   decrease from one call to the next; histograms are well formed
+//!   (`buckets.len() == counts.len() + 1`, bounds increasing); a started
+//!   coroutine holds at least one segment (`segments_inuse >= coroutines`).
+//!
+//! It also records the latency of every call, publishes the latest figures
+//! for the progress bar ([`Live`]), and samples stack bytes in use and live
+//! coroutines over time for the plot. When the workloads are done it makes
+//! its final checks: every coroutine but itself has finished (nothing
+//! leaked), and forced grows happened exactly when the stress mode is on.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bamboo::Handle;
+use bamboo_metrics::{all, read_consistent, Kind, MemStats, Sample, Value};
+
+/// How many messages of each kind are kept (the counters count them all).
+const MAX_MESSAGES: usize = 20;
+
+/// How long the final check waits for finished coroutines to be counted.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// One row of the SPEC §5 table: metric, its `MemStats` field's name, and
+/// how to read the field.
+pub type Equality = (&'static str, &'static str, fn(&MemStats) -> u64);
+
+/// The SPEC §5 table.
+pub const EQUALITIES: [Equality; 11] = [
+    ("/memory/classes/stacks/inuse:bytes", "stack_inuse", |m| {
+        m.stack_inuse
+    }),
+    ("/memory/classes/stacks/cached:bytes", "stack_cached", |m| {
+        m.stack_cached
+    }),
+    (
+        "/memory/classes/stacks/released:bytes",
+        "stack_released",
+        |m| m.stack_released,
+    ),
+    ("/memory/classes/os-stacks:bytes", "os_stacks", |m| {
+        m.os_stacks
+    }),
+    ("/memory/classes/total:bytes", "sys", |m| m.sys),
+    ("/stack/segments/inuse:segments", "segments_inuse", |m| {
+        m.segments_inuse
+    }),
+    ("/stack/grows:events", "grows", |m| m.grows),
+    ("/stack/grows/forced:events", "forced_grows", |m| {
+        m.forced_grows
+    }),
+    ("/sched/coroutines:coroutines", "coroutines", |m| {
+        m.coroutines
+    }),
+    (
+        "/sched/coroutines/created:coroutines",
+        "coroutines_created",
+        |m| m.coroutines_created,
+    ),
+    ("/sched/switches:switches", "switches", |m| m.switches),
+];
+
+/// The metric that must equal the sum of the other `/memory/classes/` ones.
+pub const TOTAL: &str = "/memory/classes/total:bytes";
+
+/// Latest figures, shared with the progress bar.
+#[derive(Debug, Default)]
+pub struct Live {
+    stop: AtomicBool,
+    /// `read_consistent` calls so far.
+    pub calls: AtomicU64,
+    /// Broken equalities so far.
+    pub mismatches: AtomicU64,
+    /// Broken invariants so far.
+    pub failed_checks: AtomicU64,
+    /// `MemStats::grows` at the latest call.
+    pub grows: AtomicU64,
+    /// `MemStats::coroutines` at the latest call.
+    pub coroutines: AtomicU64,
+    /// `MemStats::stack_inuse` at the latest call.
+    pub stack_inuse: AtomicU64,
+}
+
+impl Live {
+    /// Ask the monitor to make its final checks and return.
+    pub fn stop(&self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// One point of the plot's time series.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Point {
+    /// Seconds since the monitor started.
+    pub t: f64,
+    /// Stack bytes in use (`MemStats::stack_inuse`).
+    pub stack_inuse: u64,
+    /// Coroutines live (`MemStats::coroutines`).
+    pub coroutines: u64,
+}
+
+/// What the monitor found.
+#[derive(Debug, Clone)]
+pub struct MonitorResult {
+    /// `read_consistent` calls made (including the final ones).
+    pub calls: u64,
+    /// Broken equalities (must be 0).
+    pub mismatches: u64,
+    /// The first broken equalities, described.
+    pub mismatch_messages: Vec<String>,
+    /// Broken invariants and failed final checks.
+    pub failed_checks: u64,
+    /// The first of those, described.
+    pub check_messages: Vec<String>,
+    /// Latency of every call, in nanoseconds, sorted.
+    pub latencies_ns: Vec<u64>,
+    /// Largest `stack_inuse` seen.
+    pub peak_stack_inuse: u64,
+    /// Largest `coroutines` seen.
+    pub peak_coroutines: u64,
+    /// Time series for the plot.
+    pub series: Vec<Point>,
+    /// MemStats of the final call.
+    pub final_mem: MemStats,
+    /// Every metric of `all()` as read by the final call.
+    pub final_samples: Vec<Sample>,
+}
+
+impl MonitorResult {
+    /// The `q`-quantile (0..=1) of the call latencies.
+    pub fn latency_quantile(&self, q: f64) -> Duration {
+        let l = &self.latencies_ns;
+        if l.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((l.len() - 1) as f64 * q).round() as usize;
+        Duration::from_nanos(l[i.min(l.len() - 1)])
+    }
+}
+
+/// The monitor's state between calls.
+struct Monitor {
+    h: Handle,
+    live: Arc<Live>,
+    start: Instant,
+    sample_every: Duration,
+    names: Vec<&'static str>,
+    kinds: Vec<Kind>,
+    cumulative: Vec<bool>,
+    samples: Vec<Sample>,
+    prev: Vec<Option<Value>>,
+    mem: MemStats,
+    r: MonitorResult,
+}
+
+/// The monitor coroutine's body: call `read_consistent` until
+/// [`Live::stop`], yielding between calls; then make the final checks.
+/// `stack_move` says whether the runtime runs in the stress mode;
+/// `sample_every` is the plot's time resolution.
+pub fn run(h: Handle, live: Arc<Live>, stack_move: bool, sample_every: Duration) -> MonitorResult {
+    let descs = all();
+    let mut m = Monitor {
+        h,
+        live,
+        start: Instant::now(),
+        sample_every,
+        names: descs.iter().map(|d| d.name).collect(),
+        kinds: descs.iter().map(|d| d.kind).collect(),
+        cumulative: descs.iter().map(|d| d.cumulative).collect(),
+        samples: descs.iter().map(|d| Sample::new(d.name)).collect(),
+        prev: vec![None; descs.len()],
+        mem: MemStats::default(),
+        r: MonitorResult {
+            calls: 0,
+            mismatches: 0,
+            mismatch_messages: Vec::new(),
+            failed_checks: 0,
+            check_messages: Vec::new(),
+            latencies_ns: Vec::new(),
+            peak_stack_inuse: 0,
+            peak_coroutines: 0,
+            series: Vec::new(),
+            final_mem: MemStats::default(),
+            final_samples: Vec::new(),
+        },
+    };
+    let mut last_point: Option<Instant> = None;
+    while !m.live.stop.load(Relaxed) {
+        m.call();
+        if last_point.is_none_or(|t| t.elapsed() >= m.sample_every) {
+            last_point = Some(Instant::now());
+            m.point();
+        }
+        bamboo::yield_now();
+    }
+    m.finish(stack_move);
+    m.r.latencies_ns.sort_unstable();
+    m.r.final_mem = m.mem.clone();
+    m.r.final_samples = m.samples;
+    m.r
+}
+
+impl Monitor {
+    /// One `read_consistent` and every per-call check.
+    fn call(&mut self) {
+        let t = Instant::now();
+        read_consistent(&self.h, &mut self.mem, &mut self.samples);
+        let ns = t.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.r.latencies_ns.push(ns);
+        self.r.calls += 1;
+        self.check_equalities();
+        self.check_invariants();
+        let mem = &self.mem;
+        self.r.peak_stack_inuse = self.r.peak_stack_inuse.max(mem.stack_inuse);
+        self.r.peak_coroutines = self.r.peak_coroutines.max(mem.coroutines);
+        self.live.calls.store(self.r.calls, Relaxed);
+        self.live.grows.store(mem.grows, Relaxed);
+        self.live.coroutines.store(mem.coroutines, Relaxed);
+        self.live.stack_inuse.store(mem.stack_inuse, Relaxed);
+    }
+
+    fn point(&mut self) {
+        self.r.series.push(Point {
+            t: self.start.elapsed().as_secs_f64(),
+            stack_inuse: self.mem.stack_inuse,
+            coroutines: self.mem.coroutines,
+        });
+    }
+
+    fn value(&self, name: &str) -> Option<&Value> {
+        let i = self.names.binary_search(&name).ok()?;
+        Some(&self.samples[i].value)
+    }
+
+    fn uint(&self, name: &str) -> Option<u64> {
+        match self.value(name)? {
+            Value::Uint64(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    fn mismatch(&mut self, msg: impl FnOnce() -> String) {
+        self.r.mismatches += 1;
+        self.live.mismatches.store(self.r.mismatches, Relaxed);
+        if self.r.mismatch_messages.len() < MAX_MESSAGES {
+            let call = self.r.calls;
+            self.r
+                .mismatch_messages
+                .push(format!("call {call}: {}", msg()));
+        }
+    }
+
+    fn failed(&mut self, msg: impl FnOnce() -> String) {
+        self.r.failed_checks += 1;
+        self.live.failed_checks.store(self.r.failed_checks, Relaxed);
+        if self.r.check_messages.len() < MAX_MESSAGES {
+            let call = self.r.calls;
+            self.r
+                .check_messages
+                .push(format!("call {call}: {}", msg()));
+        }
+    }
+
+    /// SPEC §5: metric == MemStats field, total == sum of the other classes.
+    fn check_equalities(&mut self) {
+        for (name, field, get) in EQUALITIES {
+            let want = get(&self.mem);
+            match self.uint(name) {
+                Some(v) if v == want => {}
+                Some(v) => {
+                    let d = i128::from(v) - i128::from(want);
+                    self.mismatch(|| format!("{name} = {v} but MemStats.{field} = {want} ({d:+})"));
+                }
+                None => self.mismatch(|| format!("{name}: no Uint64 value")),
+            }
+        }
+        let mut sum = 0u64;
+        for i in 0..self.names.len() {
+            let name = self.names[i];
+            if name != TOTAL && name.starts_with("/memory/classes/") {
+                match &self.samples[i].value {
+                    Value::Uint64(v) => sum = sum.wrapping_add(*v),
+                    _ => self.mismatch(|| format!("{name}: no Uint64 value")),
+                }
+            }
+        }
+        if let Some(total) = self.uint(TOTAL) {
+            if total != sum {
+                self.mismatch(|| {
+                    format!("{TOTAL} = {total} but the other /memory/classes/ sum to {sum}")
+                });
+            }
+        }
+    }
+
+    /// Kinds, monotone cumulative metrics, well-formed histograms, and
+    /// segments held by live coroutines.
+    fn check_invariants(&mut self) {
+        for i in 0..self.names.len() {
+            let name = self.names[i];
+            let value = self.samples[i].value.clone();
+            let kind_ok = matches!(
+                (self.kinds[i], &value),
+                (Kind::Uint64, Value::Uint64(_))
+                    | (Kind::Float64, Value::Float64(_))
+                    | (Kind::Float64Histogram, Value::Float64Histogram(_))
+            );
+            if !kind_ok {
+                let kind = self.kinds[i];
+                self.failed(|| format!("{name}: value {value:?} is not of kind {kind:?}"));
+                continue;
+            }
+            if let Value::Float64Histogram(h) = &value {
+                let sorted = h.buckets.windows(2).all(|w| w[0] < w[1]);
+                if h.buckets.len() != h.counts.len() + 1 || !sorted {
+                    let (b, c) = (h.buckets.len(), h.counts.len());
+                    self.failed(|| {
+                        format!("{name}: malformed histogram ({b} bounds, {c} counts, increasing: {sorted})")
+                    });
+                }
+            }
+            if self.cumulative[i] {
+                if let Some(prev) = &self.prev[i] {
+                    if let Some(why) = decreased(prev, &value) {
+                        self.failed(|| format!("cumulative {name} decreased: {why}"));
+                    }
+                }
+                self.prev[i] = Some(value);
+            }
+        }
+        let (segs, coros) = (self.mem.segments_inuse, self.mem.coroutines);
+        if segs < coros {
+            self.failed(|| format!("{coros} coroutines live but only {segs} segments in use"));
+        }
+    }
+
+    /// After the workloads: nothing leaked, forced grows match the mode.
+    fn finish(&mut self, stack_move: bool) {
+        let until = Instant::now() + SETTLE;
+        loop {
+            self.call();
+            if self.mem.coroutines <= 1 || Instant::now() >= until {
+                break;
+            }
+            bamboo::sleep(Duration::from_millis(10));
+        }
+        self.point();
+        let live = self.mem.coroutines;
+        if live != 1 {
+            self.failed(|| {
+                format!("{live} coroutines live after every workload was joined (expected 1: the monitor)")
+            });
+        }
+        let (grows, forced) = (self.mem.grows, self.mem.forced_grows);
+        if forced > grows {
+            self.failed(|| format!("forced grows {forced} > grows {grows}"));
+        }
+        if stack_move && forced == 0 {
+            self.failed(|| "stress mode on but no forced grow happened".to_string());
+        }
+        if !stack_move && forced != 0 {
+            self.failed(|| format!("stress mode off but {forced} forced grows"));
+        }
+    }
+}
+
+/// Why `now` is smaller than `prev` for a cumulative metric, if it is.
+fn decreased(prev: &Value, now: &Value) -> Option<String> {
+    match (prev, now) {
+        (Value::Uint64(a), Value::Uint64(b)) if b < a => Some(format!("{a} -> {b}")),
+        (Value::Float64(a), Value::Float64(b)) if b < a => Some(format!("{a} -> {b}")),
+        (Value::Float64Histogram(a), Value::Float64Histogram(b)) => {
+            if a.counts.len() != b.counts.len() {
+                return Some(format!("{} buckets -> {}", a.counts.len(), b.counts.len()));
+            }
+            a.counts
+                .iter()
+                .zip(&b.counts)
+                .position(|(x, y)| y < x)
+                .map(|i| format!("bucket {i}: {} -> {}", a.counts[i], b.counts[i]))
+        }
+        _ => None,
+    }
+}

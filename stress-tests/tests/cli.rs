@@ -1,0 +1,99 @@
+//! The `bamboo-stress` command line, run as a user would: option errors
+//! name the option and the value, `--json` prints a parseable summary,
+//! `--plot` writes an SVG, the demo explains itself, and the exit code is 0
+//! exactly when every check held.
+
+use std::process::{Command, Output};
+
+fn stress(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bamboo-stress"))
+        .args(args)
+        .env_remove("BAMBOO_DEBUG")
+        .output()
+        .expect("bamboo-stress runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn bad_option_values_are_named() {
+    for (args, option, value) in [
+        (&["--duration", "10x"][..], "--duration", "10x"),
+        (&["--duration", "10"][..], "--duration", "10"),
+        (&["--segment-size", "12q"][..], "--segment-size", "12q"),
+        (&["--workers", "0"][..], "--workers", "0"),
+        (&["sideways"][..], "WORKLOAD", "sideways"),
+    ] {
+        let out = stress(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(option) && err.contains(value),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn runtime_rejections_exit_2_with_the_reason() {
+    let out = stress(&["spawn-storm", "--segment-size", "1k", "--duration", "100ms"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("segment_size") && err.contains("1024"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_summary_and_plot() {
+    let svg = std::env::temp_dir().join(format!("bamboo-stress-cli-{}.svg", std::process::id()));
+    let svg_arg = svg.to_str().expect("utf-8 temp path");
+    let out = stress(&[
+        "spawn-storm",
+        "--duration",
+        "300ms",
+        "--workers",
+        "2",
+        "--stack-move",
+        "--json",
+        "--plot",
+        svg_arg,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["workload"], "spawn-storm");
+    assert_eq!(v["workers"], 2);
+    assert_eq!(v["stack_move"], true);
+    assert_eq!(v["figures"]["mismatches"], 0);
+    assert!(v["figures"]["read_consistent_calls"].as_u64() > Some(0));
+    assert!(v["figures"]["forced_grows"].as_u64() > Some(0));
+    let names: Vec<&str> = v["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"/stack/grows:events"), "{names:?}");
+    assert!(names.contains(&"/memory/classes/total:bytes"), "{names:?}");
+    let plot = std::fs::read_to_string(&svg).expect("plot written");
+    let _ = std::fs::remove_file(&svg);
+    assert!(plot.starts_with("<svg") && plot.contains("stack bytes in use"));
+}
+
+#[test]
+fn demo_explains_itself_and_passes() {
+    let out = stress(&["--duration", "500ms"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("demo") && first.contains("mixed"), "{first}");
+    assert!(stdout.contains("--help"), "{stdout}");
+    assert!(stdout.contains("/memory/classes/total:bytes"), "{stdout}");
+    assert!(stdout.contains("read_consistent calls"), "{stdout}");
+    assert!(stdout.contains("PASS"), "{stdout}");
+}
