@@ -180,7 +180,8 @@ impl Shared {
         ctx.acquire_cache();
     }
 
-    /// Move every worker's cached segments to the pool, then scavenge.
+    /// Move every worker's cached segments to the pool, then give back the
+    /// pages of what is past the pool's high-water mark (once, at the end).
     /// The caller has stopped the world; its own cache (if it is a worker)
     /// is flushed through its thread-local handle.
     pub(crate) fn flush_caches(self: &Arc<Self>) {

@@ -84,17 +84,19 @@ impl SegCache {
         list.push(seg);
         if list.len() == list.capacity() {
             let half = list.len() / 2;
-            let bytes = pool.give(list.drain(..half));
+            let bytes = pool.give(list.drain(..half), true);
             wc.stack_cached.sub(bytes as u64);
             wc.cache_releases.add(1);
         }
     }
 
     /// Move every cached segment to the pool (Go's `stackcache_clear`).
+    /// Does not scavenge: the caller scavenges once after flushing every
+    /// worker (`Shared::flush_caches`).
     pub(crate) fn flush(&mut self, pool: &Pool, wc: &WorkerCounters) {
         for list in &mut self.lists {
             if !list.is_empty() {
-                let bytes = pool.give(list.drain(..));
+                let bytes = pool.give(list.drain(..), false);
                 wc.stack_cached.sub(bytes as u64);
                 wc.cache_releases.add(1);
             }

@@ -114,8 +114,9 @@ impl Pool {
         moved * b
     }
 
-    /// Take back free segments (from a worker cache). Returns bytes taken.
-    pub(crate) fn give(&self, segs: impl Iterator<Item = Segment>) -> usize {
+    /// Take back free segments (from a worker cache) and scavenge past the
+    /// high-water mark when `scavenge`. Returns bytes taken.
+    pub(crate) fn give(&self, segs: impl Iterator<Item = Segment>, scavenge: bool) -> usize {
         let mut g = self.inner.lock();
         let mut total = 0;
         for s in segs {
@@ -125,7 +126,9 @@ impl Pool {
             g.dirty[s.class() as usize].push_back(s);
         }
         self.counters.pool.cached.fetch_add(total as u64, Relaxed);
-        self.scavenge_locked(&mut g);
+        if scavenge {
+            self.scavenge_locked(&mut g);
+        }
         total
     }
 
