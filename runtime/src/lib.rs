@@ -16,7 +16,7 @@ mod signal;
 pub mod stack;
 pub mod sync;
 
-pub use config::{Builder, DebugFlags};
+pub use config::{parse_size, Builder, DebugFlags};
 pub use coro::{grow, remaining_stack, system_stack};
 pub use error::{Error, JoinError};
 pub use sched::counters::{CounterSnapshot, LATENCY_BUCKETS, LATENCY_COUNTS};

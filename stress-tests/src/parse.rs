@@ -49,35 +49,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
-/// Parses a size in bytes: digits with an optional case-insensitive `k`,
-/// `m` or `g` suffix (binary: `64k` = 65536), optionally followed by `b` or
-/// `ib`. Zero is rejected.
+/// Parses a size in bytes with the runtime's own grammar (`BAMBOO_SEGMENT`
+/// and friends: digits, optional k/m/g suffix); zero is rejected.
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    const EXPECTED: &str =
-        "expected a size in bytes: digits with an optional k, m or g suffix, e.g. 16384, 16k, 1m";
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, suffix) = t.split_at(split);
-    if digits.is_empty() {
-        return Err(EXPECTED.to_string());
+    match bamboo::parse_size(s)? {
+        0 => Err("must be positive".to_string()),
+        n => Ok(n),
     }
-    let shift = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        other => return Err(format!("unknown suffix {other:?}; {EXPECTED}")),
-    };
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("too large; {EXPECTED}"))?;
-    let bytes = n
-        .checked_mul(1usize << shift)
-        .ok_or_else(|| format!("too large; {EXPECTED}"))?;
-    if bytes == 0 {
-        return Err(format!("must be positive; {EXPECTED}"));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]
