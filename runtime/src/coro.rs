@@ -63,7 +63,13 @@ struct Cur {
     alt_top: Cell<usize>,
     alt_class: Cell<u8>,
     yielder: Cell<*const CoYielder>,
-    task: Cell<Option<Arc<TaskShared>>>,
+    /// The running coroutine's task, borrowed from its `CoroState` (which
+    /// owns the `Arc` and outlives every slice); null when none.
+    task: Cell<*const TaskShared>,
+    /// Its id (0 when none); read by the SIGSEGV handler. `Cur` has no
+    /// field that needs dropping, so this thread-local is a plain TLS slot:
+    /// no lazy destructor registration, safe to read in a signal handler.
+    id: Cell<u64>,
     /// Stress mode of the runtime this worker belongs to.
     stackmove: Cell<bool>,
     on_system: Cell<bool>,
@@ -81,18 +87,20 @@ thread_local! {
             alt_top: Cell::new(0),
             alt_class: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
-            task: Cell::new(None),
+            task: Cell::new(std::ptr::null()),
+            id: Cell::new(0),
             stackmove: Cell::new(false),
             on_system: Cell::new(false),
             unwinding: Cell::new(false),
         }
     };
     static CTX: RefCell<Option<Rc<StackCtx>>> = const { RefCell::new(None) };
-    /// Id of the running coroutine, kept apart from `CUR` so the signal
-    /// handler reads a thread-local without a destructor (no lazy
-    /// registration, no allocation).
-    static CUR_ID: Cell<u64> = const { Cell::new(0) };
 }
+
+const _: () = assert!(
+    !std::mem::needs_drop::<Cur>(),
+    "CUR must stay a plain TLS slot"
+);
 
 /// Stack resources of one worker thread.
 pub(crate) struct StackCtx {
@@ -233,14 +241,12 @@ pub(crate) struct CoroState {
     spare: Option<Segment>,
     alt: (usize, usize, u8),
     yielder: *const CoYielder,
-    task: Option<Arc<TaskShared>>,
+    task: Arc<TaskShared>,
 }
 
 impl CoroState {
     pub(crate) fn task(&self) -> &Arc<TaskShared> {
-        self.task
-            .as_ref()
-            .expect("task is in CoroState while suspended")
+        &self.task
     }
 }
 
@@ -268,7 +274,7 @@ pub(crate) fn start(ctx: &StackCtx, task: Arc<TaskShared>, f: Body) -> CoroState
         spare: None,
         alt: (0, 0, 0),
         yielder: std::ptr::null(),
-        task: Some(task),
+        task,
     }
 }
 
@@ -282,8 +288,8 @@ fn enter(st: &mut CoroState) {
         c.alt_top.set(st.alt.1);
         c.alt_class.set(st.alt.2);
         c.yielder.set(st.yielder);
-        CUR_ID.with(|i| i.set(st.task().id));
-        c.task.set(st.task.take());
+        c.id.set(st.task.id);
+        c.task.set(Arc::as_ptr(&st.task));
     });
 }
 
@@ -295,8 +301,8 @@ fn leave(st: &mut CoroState) {
         st.spare = c.spare.take();
         st.alt = (c.alt_lo.replace(0), c.alt_top.replace(0), c.alt_class.get());
         st.yielder = c.yielder.replace(std::ptr::null());
-        st.task = c.task.take();
-        CUR_ID.with(|i| i.set(0));
+        c.task.set(std::ptr::null());
+        c.id.set(0);
     });
 }
 
@@ -351,25 +357,31 @@ pub(crate) fn is_force_unwinding() -> bool {
 /// The task of the running coroutine (`None` on a plain thread or in the
 /// scheduler loop).
 pub(crate) fn current_task() -> Option<Arc<TaskShared>> {
-    CUR.with(|c| {
-        let t = c.task.take();
-        let r = t.clone();
-        c.task.set(t);
-        r
-    })
+    let p = CUR.with(|c| c.task.get());
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` came from `Arc::as_ptr` on the `Arc` owned by the running
+    // coroutine's `CoroState`, which stays in its worker's slab (alive) for
+    // as long as the coroutine runs; we add one strong count before making
+    // a second `Arc` from it.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
 }
 
 /// True when a coroutine is running on this thread (possibly on the system
 /// stack), without touching its task's reference count.
 #[inline]
 pub(crate) fn has_task() -> bool {
-    CUR_ID.with(Cell::get) != 0
+    CUR.with(|c| !c.task.get().is_null())
 }
 
 /// Id of the running coroutine, 0 if none. Async-signal-safe enough for the
 /// SIGSEGV handler: one thread-local `Cell` load.
 pub(crate) fn current_id() -> u64 {
-    CUR_ID.with(Cell::get)
+    CUR.with(|c| c.id.get())
 }
 
 fn suspend(reason: Suspend) {

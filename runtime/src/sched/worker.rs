@@ -378,7 +378,12 @@ fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     if prefer_new {
         // Just yielded: anything unstarted here or in the injector first,
         // without going as far as stealing.
-        if let Some(u) = local.unstarted.pop().or_else(|| steal_injector(local)) {
+        if !local.unstarted.is_empty() {
+            if let Some(u) = local.unstarted.pop() {
+                return Some(Next::New(u));
+            }
+        }
+        if let Some(u) = steal_injector(local) {
             return Some(Next::New(u));
         }
     }
@@ -424,6 +429,7 @@ fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     None
 }
 
+#[inline]
 fn steal_injector(local: &Local) -> Option<Unstarted> {
     if local.shared.injector.is_empty() {
         return None;
