@@ -14,7 +14,7 @@
 //! most one run queue, and a queued slot always names a live coroutine.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::AcqRel};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::AcqRel};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -40,6 +40,9 @@ pub(crate) struct TaskShared {
     pub slot: AtomicUsize,
     /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
     pub stamp: AtomicU64,
+    /// Registered in a `sync::waitq::WaitQueue` (a coroutine waits in at
+    /// most one at a time).
+    pub wait_queued: AtomicBool,
     pub rt: Arc<Shared>,
 }
 
@@ -51,6 +54,7 @@ impl TaskShared {
             owner: AtomicUsize::new(usize::MAX),
             slot: AtomicUsize::new(usize::MAX),
             stamp: AtomicU64::new(0),
+            wait_queued: AtomicBool::new(false),
             rt,
         }
     }

@@ -10,6 +10,10 @@
 //! queue for itself: leaving the queue is O(1) after a notification, and
 //! only an early exit (condition true right after registering, or a
 //! spurious wake-up) searches.
+//!
+//! A coroutine's node is its own task (a coroutine waits in one queue at a
+//! time: it registers, then parks), so waiting allocates nothing; a plain
+//! thread gets a small heap node per wait.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
@@ -18,15 +22,62 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::sched::park::{self, Unparker};
+use crate::sched::task::TaskShared;
 
-struct Node {
-    unparker: Unparker,
-    /// Still in the queue (cleared by the notifier that pops it).
+/// A registered waiter.
+#[derive(Clone)]
+enum Node {
+    /// A coroutine: its task carries the `queued` flag.
+    Coroutine(Arc<TaskShared>),
+    /// A plain thread.
+    Thread(Arc<ThreadNode>),
+}
+
+struct ThreadNode {
+    thread: std::thread::Thread,
     queued: AtomicBool,
 }
 
+impl Node {
+    fn new(me: &Unparker) -> Node {
+        match me {
+            Unparker::Coroutine(t) => {
+                t.wait_queued.store(true, Release);
+                Node::Coroutine(t.clone())
+            }
+            Unparker::Thread(t) => Node::Thread(Arc::new(ThreadNode {
+                thread: t.clone(),
+                queued: AtomicBool::new(true),
+            })),
+        }
+    }
+
+    /// Still in the queue (cleared by the notifier that pops it).
+    fn queued(&self) -> &AtomicBool {
+        match self {
+            Node::Coroutine(t) => &t.wait_queued,
+            Node::Thread(n) => &n.queued,
+        }
+    }
+
+    fn same(&self, other: &Node) -> bool {
+        match (self, other) {
+            (Node::Coroutine(a), Node::Coroutine(b)) => Arc::ptr_eq(a, b),
+            (Node::Thread(a), Node::Thread(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn wake(&self) {
+        match self {
+            Node::Coroutine(t) => t.unpark(),
+            Node::Thread(n) => n.thread.unpark(),
+        }
+    }
+}
+
 pub(crate) struct WaitQueue {
-    q: Mutex<VecDeque<Arc<Node>>>,
+    q: Mutex<VecDeque<Node>>,
     len: AtomicUsize,
 }
 
@@ -38,27 +89,24 @@ impl WaitQueue {
         }
     }
 
-    fn register(&self, me: &Unparker) -> Arc<Node> {
-        let node = Arc::new(Node {
-            unparker: me.clone(),
-            queued: AtomicBool::new(true),
-        });
+    fn register(&self, me: &Unparker) -> Node {
+        let node = Node::new(me);
         let mut q = self.q.lock();
         q.push_back(node.clone());
         self.len.store(q.len(), SeqCst);
         node
     }
 
-    fn unregister(&self, node: &Arc<Node>) {
-        if !node.queued.load(Acquire) {
+    fn unregister(&self, node: &Node) {
+        if !node.queued().load(Acquire) {
             return;
         }
         let mut q = self.q.lock();
-        if node.queued.load(Acquire) {
-            if let Some(i) = q.iter().rposition(|n| Arc::ptr_eq(n, node)) {
+        if node.queued().load(Acquire) {
+            if let Some(i) = q.iter().rposition(|n| n.same(node)) {
                 q.remove(i);
             }
-            node.queued.store(false, Release);
+            node.queued().store(false, Release);
         }
         self.len.store(q.len(), SeqCst);
     }
@@ -83,11 +131,11 @@ impl WaitQueue {
         }
     }
 
-    fn pop(&self) -> Option<Arc<Node>> {
+    fn pop(&self) -> Option<Node> {
         let mut q = self.q.lock();
         let n = q.pop_front();
         if let Some(n) = &n {
-            n.queued.store(false, Release);
+            n.queued().store(false, Release);
         }
         self.len.store(q.len(), SeqCst);
         n
@@ -99,7 +147,7 @@ impl WaitQueue {
             return;
         }
         if let Some(n) = self.pop() {
-            n.unparker.unpark();
+            n.wake();
         }
     }
 
@@ -108,14 +156,14 @@ impl WaitQueue {
         if self.len.load(SeqCst) == 0 {
             return;
         }
-        let all: Vec<Arc<Node>> = {
+        let all: Vec<Node> = {
             let mut q = self.q.lock();
             self.len.store(0, SeqCst);
             q.drain(..).collect()
         };
         for n in all {
-            n.queued.store(false, Release);
-            n.unparker.unpark();
+            n.queued().store(false, Release);
+            n.wake();
         }
     }
 }
