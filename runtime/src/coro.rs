@@ -72,6 +72,11 @@ struct Cur {
     id: Cell<u64>,
     /// Stress mode of the runtime this worker belongs to.
     stackmove: Cell<bool>,
+    /// Poison mode, `max_stack` and this worker's counters, copied from the
+    /// stack context so the spare-segment path needs no `Rc`/`RefCell`.
+    poison: Cell<bool>,
+    max_stack: Cell<usize>,
+    counters: Cell<*const WorkerCounters>,
     on_system: Cell<bool>,
     unwinding: Cell<bool>,
 }
@@ -90,6 +95,9 @@ thread_local! {
             task: Cell::new(std::ptr::null()),
             id: Cell::new(0),
             stackmove: Cell::new(false),
+            poison: Cell::new(false),
+            max_stack: Cell::new(0),
+            counters: Cell::new(std::ptr::null()),
             on_system: Cell::new(false),
             unwinding: Cell::new(false),
         }
@@ -223,8 +231,44 @@ impl Drop for StackCtx {
 
 /// Make `ctx` the stack context of this (worker) thread, or clear it.
 pub(crate) fn set_ctx(ctx: Option<Rc<StackCtx>>) {
-    CUR.with(|c| c.stackmove.set(ctx.as_ref().is_some_and(|x| x.stackmove)));
+    CUR.with(|c| {
+        c.stackmove.set(ctx.as_ref().is_some_and(|x| x.stackmove));
+        c.poison.set(ctx.as_ref().is_some_and(|x| x.poison));
+        c.max_stack.set(ctx.as_ref().map_or(0, |x| x.max_stack));
+        c.counters.set(
+            ctx.as_ref()
+                .map_or(std::ptr::null(), |x| x.wc() as *const _),
+        );
+    });
     CTX.with(|c| *c.borrow_mut() = ctx);
+}
+
+/// This worker's counters, without touching the `Rc` of the stack context.
+#[inline]
+fn worker_counters() -> &'static WorkerCounters {
+    let p = CUR.with(|c| c.counters.get());
+    if p.is_null() {
+        os::fatal(format_args!(
+            "stack check point on a thread without a worker"
+        ));
+    }
+    // SAFETY: `p` points into the `Arc<Counters>` held by this thread's
+    // `StackCtx`, which `set_ctx` installed and which stays alive until
+    // `set_ctx(None)` clears the pointer; only this thread reads the
+    // pointer, and no coroutine runs on it after that. The `'static` is
+    // never allowed to escape a single check point.
+    unsafe { &*p }
+}
+
+fn free_segment(seg: Segment) {
+    match ctx() {
+        Some(ctx) => ctx.free(seg),
+        None => os::fatal(format_args!(
+            "segment {:#x}..{:#x} freed off a worker",
+            seg.bottom(),
+            seg.top()
+        )),
+    }
 }
 
 /// The stack context of this thread, if it is a worker.
@@ -555,7 +599,6 @@ impl Drop for AltFrame {
 /// `f` runs on it; restores the state and keeps the segment as the spare
 /// (or frees it) when `f` returns or unwinds.
 struct SegmentFrame {
-    ctx: Rc<StackCtx>,
     seg: Option<Segment>,
     saved: Saved,
 }
@@ -564,12 +607,12 @@ impl Drop for SegmentFrame {
     fn drop(&mut self) {
         let seg = self.seg.take().expect("segment frame holds its segment");
         restore(&self.saved);
-        if self.ctx.poison {
+        if CUR.with(|c| c.poison.get()) {
             // Poison mode: the segment left behind is freed (and poisoned)
             // at once so a stale reference into it faults.
-            self.ctx.free(seg);
+            free_segment(seg);
         } else if let Some(old) = CUR.with(|c| c.spare.replace(Some(seg))) {
-            self.ctx.free(old);
+            free_segment(old);
         }
     }
 }
@@ -604,9 +647,7 @@ fn run_on<R>(stack: StackRef, f: impl FnOnce() -> R) -> R {
 #[inline(never)]
 #[cold]
 fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
-    let ctx =
-        ctx().unwrap_or_else(|| os::fatal(format_args!("coroutine segment without a worker")));
-    let wc = ctx.wc();
+    let wc = worker_counters();
     let saved = save();
     wc.grows.add(1);
     if forced {
@@ -635,19 +676,21 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
             wc.spare_hits.add(1);
             s
         }
-        Some(s) => {
-            ctx.free(s);
+        spare => {
+            let ctx = ctx().unwrap_or_else(|| os::fatal(format_args!("grow off a worker")));
+            if let Some(s) = spare {
+                ctx.free(s);
+            }
             ctx.alloc(want)
         }
-        None => ctx.alloc(want),
     };
     let new_chain = saved.chain + seg.bytes();
-    if new_chain > ctx.max_stack {
+    let max_stack = CUR.with(|c| c.max_stack.get());
+    if new_chain > max_stack {
         CUR.with(|c| c.spare.set(Some(seg)));
         let id = current_id();
         panic!(
-            "coroutine {id} stack exceeds max_stack of {} bytes (growing to {new_chain} bytes)",
-            ctx.max_stack
+            "coroutine {id} stack exceeds max_stack of {max_stack} bytes (growing to {new_chain} bytes)"
         );
     }
     let stack = seg.as_stack();
@@ -659,7 +702,6 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
         c.alt_class.set(saved.class);
     });
     let _frame = SegmentFrame {
-        ctx,
         seg: Some(seg),
         saved,
     };
