@@ -1,0 +1,3 @@
+module bamboo/bench/go
+
+go 1.19

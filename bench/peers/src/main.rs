@@ -1,0 +1,736 @@
+//! Side-by-side micro-benchmarks of bamboo, may and tokio (Go: ../go).
+//!
+//! ```text
+//! peers <runtime> <workload> [--n N]
+//! peers report <results-file>    (the table of bench/run.sh)
+//!   runtime:  bamboo | may | tokio
+//!   workload: spawn_join | spawn_join_w1 | yield_w1 | yield_w2 | pingpong |
+//!             pingpong_w1 | deep_100k | deep_1m | hot_split | parked | metrics
+//!   (`_w1`: one worker thread; everything else: two)
+//! ```
+//!
+//! Every run prints one machine-readable line per result on stdout:
+//! `runtime workload value unit` (value `skip` or `fail` with a reason in
+//! the unit column when the workload does not apply or failed). Diagnostics
+//! (sanity counters, progress) go to stderr. One process per (runtime,
+//! workload): runtimes configure themselves once per process (may's config
+//! is global) and RSS measurements start from a fresh heap.
+//!
+//! Each timed workload runs one warm-up batch and then `BATCHES` timed
+//! batches and reports their mean; `bench/run.sh` runs every process
+//! several times, interleaved with the other runtimes, and takes the median
+//! of those. Every runtime gets 2 worker threads (yield_w1: 1).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod report;
+
+const BATCHES: usize = 3;
+
+/// Warm up once, then time `BATCHES` batches: ns per op over all timed
+/// batches (the mean, so a slow mode that hits one batch in three shows).
+/// The per-batch figures go to stderr.
+fn timed(ops_per_batch: u64, mut batch: impl FnMut() -> Duration) -> f64 {
+    let _ = batch();
+    let v: Vec<f64> = (0..BATCHES)
+        .map(|_| batch().as_nanos() as f64 / ops_per_batch as f64)
+        .collect();
+    eprintln!("batches (ns/op): {v:.1?}");
+    mean(v)
+}
+
+fn mean(v: Vec<f64>) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn emit(rt: &str, workload: &str, value: f64, unit: &str) {
+    println!("{rt} {workload} {value:.2} {unit}");
+}
+
+fn skip(rt: &str, workload: &str, why: &str) {
+    println!("{rt} {workload} skip {}", why.replace(' ', "_"));
+}
+
+/// With `BENCH_SMAPS=1`: the mappings holding most resident memory, to
+/// stderr (where a parked coroutine's bytes are: stacks or heap).
+fn smaps_top(rt: &str) {
+    if std::env::var_os("BENCH_SMAPS").is_none() {
+        return;
+    }
+    let s = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut maps: Vec<(u64, u64, String)> = Vec::new(); // (rss KiB, size KiB, header)
+    let mut cur = String::new();
+    let mut size = 0;
+    for line in s.lines() {
+        if line.starts_with(|c: char| c.is_ascii_hexdigit()) && line.contains('-') {
+            cur = line.to_string();
+        } else if let Some(v) = line.strip_prefix("Size:") {
+            size = v.trim().trim_end_matches(" kB").parse().unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("Rss:") {
+            let rss = v.trim().trim_end_matches(" kB").parse().unwrap_or(0);
+            maps.push((rss, size, cur.clone()));
+        }
+    }
+    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    for (rss, size, h) in maps.iter().take(6) {
+        eprintln!("{rt} smaps: rss {rss} KiB of {size} KiB  {h}");
+    }
+}
+
+/// Resident set size in bytes, from /proc/self/statm.
+fn rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: u64 = s.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+// ---------------------------------------------------------------- sizes
+
+const SPAWN_N: u64 = 100_000;
+const YIELD_N: u64 = 500_000; // per coroutine; two coroutines
+const PINGPONG_N: u64 = 100_000;
+const HOT_SPLIT_N: u64 = 10_000_000;
+const METRICS_N: u64 = 20_000;
+/// Frames recursed per batch of the deep workloads (depth × repetitions).
+const DEEP_FRAMES_PER_BATCH: u64 = 2_000_000;
+const PARKED_DEFAULT: usize = 100_000;
+
+/// A small frame: one argument, one black-boxed add.
+#[inline(never)]
+fn deep_plain(d: u64) -> u64 {
+    if d == 0 {
+        return 0;
+    }
+    black_box(deep_plain(black_box(d - 1))) + 1
+}
+
+/// The same frame with a bamboo check point in it.
+#[inline(never)]
+fn deep_bamboo(d: u64) -> u64 {
+    if d == 0 {
+        return 0;
+    }
+    bamboo::grow(|| black_box(deep_bamboo(black_box(d - 1)))) + 1
+}
+
+fn deep_depth(workload: &str) -> Option<u64> {
+    match workload {
+        "deep_100k" => Some(100_000),
+        "deep_1m" => Some(1_000_000),
+        _ => None,
+    }
+}
+
+fn workers_for(workload: &str) -> usize {
+    if workload.ends_with("_w1") {
+        1
+    } else {
+        2
+    }
+}
+
+// ---------------------------------------------------------------- bamboo
+
+fn bamboo_main(workload: &str, n_parked: usize) {
+    let rt = bamboo::Runtime::builder()
+        .workers(workers_for(workload))
+        .build()
+        .expect("bamboo runtime");
+    let w = workload.to_string();
+    let h = rt.handle();
+    let c0 = h.counters();
+    bamboo_workload(&rt, workload, n_parked);
+    let c1 = h.counters();
+    // Scheduler counters of the whole process (warm-up included): the
+    // evidence docs/benchmarks.md uses to explain the numbers.
+    eprintln!(
+        "bamboo {w} counters: spawned {} switches {} parks {} yields {} steals {} \
+         idle_parks {} grows {} spare_hits {} segment_allocs {} cache_refills {} \
+         cache_releases {} chunks {} scavenged {}",
+        c1.spawned - c0.spawned,
+        c1.switches - c0.switches,
+        c1.parks - c0.parks,
+        c1.yields - c0.yields,
+        c1.steals - c0.steals,
+        c1.idle_parks - c0.idle_parks,
+        c1.grows - c0.grows,
+        c1.spare_hits - c0.spare_hits,
+        c1.segment_allocs - c0.segment_allocs,
+        c1.cache_refills - c0.cache_refills,
+        c1.cache_releases - c0.cache_releases,
+        c1.chunks - c0.chunks,
+        c1.scavenged - c0.scavenged,
+    );
+}
+
+fn bamboo_workload(rt: &bamboo::Runtime, workload: &str, n_parked: usize) {
+    let w = workload.to_string();
+    let h = rt.handle();
+    match workload {
+        "spawn_join" | "spawn_join_w1" => {
+            let v = rt.block_on(|| {
+                timed(SPAWN_N, || {
+                    let t = Instant::now();
+                    for i in 0..SPAWN_N {
+                        let r = bamboo::spawn(move || black_box(i)).join().unwrap();
+                        black_box(r);
+                    }
+                    t.elapsed()
+                })
+            });
+            emit("bamboo", &w, v, "ns/op");
+        }
+        "yield_w1" | "yield_w2" => {
+            let v = rt.block_on(|| {
+                timed(2 * YIELD_N, || {
+                    let t = Instant::now();
+                    let a = bamboo::spawn(|| {
+                        for _ in 0..YIELD_N {
+                            bamboo::yield_now();
+                        }
+                    });
+                    let b = bamboo::spawn(|| {
+                        for _ in 0..YIELD_N {
+                            bamboo::yield_now();
+                        }
+                    });
+                    a.join().unwrap();
+                    b.join().unwrap();
+                    t.elapsed()
+                })
+            });
+            emit("bamboo", &w, v, "ns/op");
+        }
+        "pingpong" | "pingpong_w1" => {
+            let v = rt.block_on(|| {
+                timed(PINGPONG_N, || {
+                    let (tx1, rx1) = bamboo::sync::channel::<u64>(0);
+                    let (tx2, rx2) = bamboo::sync::channel::<u64>(0);
+                    let t = Instant::now();
+                    let echo = bamboo::spawn(move || {
+                        while let Ok(v) = rx1.recv() {
+                            if tx2.send(v + 1).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    for i in 0..PINGPONG_N {
+                        tx1.send(i).unwrap();
+                        black_box(rx2.recv().unwrap());
+                    }
+                    drop(tx1);
+                    echo.join().unwrap();
+                    t.elapsed()
+                })
+            });
+            emit("bamboo", &w, v, "ns/op");
+        }
+        "deep_100k" | "deep_1m" => {
+            let d = deep_depth(workload).unwrap();
+            let reps = DEEP_FRAMES_PER_BATCH / d;
+            let before = h.counters();
+            let v = rt.block_on(move || {
+                timed(reps * d, || {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        let r = bamboo::spawn(move || deep_bamboo(d)).join().unwrap();
+                        assert_eq!(r, d);
+                    }
+                    t.elapsed()
+                })
+            });
+            let after = h.counters();
+            eprintln!(
+                "bamboo {w}: grows {} segment_allocs {} chunks {} scavenged {}",
+                after.grows - before.grows,
+                after.segment_allocs - before.segment_allocs,
+                after.chunks - before.chunks,
+                after.scavenged - before.scavenged
+            );
+            emit("bamboo", &w, v, "ns/frame");
+        }
+        "hot_split" => {
+            let before = h.counters();
+            let v = rt.block_on(|| {
+                let ns = hot_split_edge(HOT_SPLIT_N, 0);
+                ns as f64 / HOT_SPLIT_N as f64
+            });
+            let after = h.counters();
+            let grows = after.grows - before.grows;
+            eprintln!(
+                "bamboo hot_split: grows {grows} spare_hits {} segment_allocs {}",
+                after.spare_hits - before.spare_hits,
+                after.segment_allocs - before.segment_allocs
+            );
+            if grows < HOT_SPLIT_N {
+                println!("bamboo hot_split fail not_at_the_edge(grows={grows})");
+            } else {
+                emit("bamboo", &w, v, "ns/crossing");
+            }
+        }
+        "parked" => {
+            let r = rt.block_on(move || {
+                let (tx, rx) = bamboo::sync::channel::<()>(0);
+                let parked = Arc::new(AtomicUsize::new(0));
+                let done = Arc::new(AtomicUsize::new(0));
+                let base = rss();
+                for _ in 0..n_parked {
+                    let (rx, parked, done) = (rx.clone(), parked.clone(), done.clone());
+                    drop(bamboo::spawn(move || {
+                        parked.fetch_add(1, SeqCst);
+                        let _ = rx.recv();
+                        done.fetch_add(1, SeqCst);
+                    }));
+                }
+                while parked.load(SeqCst) < n_parked {
+                    bamboo::sleep(Duration::from_millis(1));
+                }
+                bamboo::sleep(Duration::from_millis(20));
+                let full = rss();
+                smaps_top("bamboo");
+                let t = Instant::now(); // the wake-ups happen inside drop(tx)
+                drop(tx);
+                drop(rx);
+                while done.load(SeqCst) < n_parked {
+                    bamboo::sleep(Duration::from_millis(1));
+                }
+                (base, full, t.elapsed())
+            });
+            report_parked("bamboo", r, n_parked);
+        }
+        "metrics" => metrics_bamboo(rt),
+        _ => skip("bamboo", &w, "unknown workload"),
+    }
+}
+
+/// `parked_100k`, `parked_1m`, else `parked_<n>`.
+fn parked_label(n: usize) -> String {
+    match n {
+        100_000 => "parked_100k".into(),
+        1_000_000 => "parked_1m".into(),
+        _ => format!("parked_{n}"),
+    }
+}
+
+fn report_parked(rt: &str, (base, full, release): (u64, u64, Duration), n: usize) {
+    eprintln!(
+        "{rt} parked {n}: rss before {} MiB, parked {} MiB, release {:?}",
+        base >> 20,
+        full >> 20,
+        release
+    );
+    emit(
+        rt,
+        &parked_label(n),
+        (full.saturating_sub(base)) as f64 / n as f64,
+        "bytes/coroutine",
+    );
+    let release = release.as_nanos() as f64 / n as f64;
+    emit(
+        rt,
+        &format!("{}_release", parked_label(n)),
+        release,
+        "ns/coroutine",
+    );
+}
+
+/// Recurse (without check points) until the current segment has less than
+/// the red zone left, then cross the boundary `iters` times: every
+/// `grow` there switches to the coroutine's spare segment and back.
+#[inline(never)]
+fn hot_split_edge(iters: u64, depth: u64) -> u64 {
+    let rem = bamboo::remaining_stack().expect("on a coroutine");
+    if rem < bamboo::stack::RED_ZONE {
+        eprintln!("bamboo hot_split: edge at depth {depth}, {rem} bytes left");
+        // warm-up (the first crossing takes the spare from the cache)
+        for i in 0..1000u64 {
+            black_box(bamboo::grow(|| black_box(i)));
+        }
+        let t = Instant::now();
+        for i in 0..iters {
+            black_box(bamboo::grow(|| black_box(i)));
+        }
+        return t.elapsed().as_nanos() as u64;
+    }
+    let pad = [depth as u8; 512];
+    black_box(&pad);
+    hot_split_edge(iters, depth + 1) + black_box(0)
+}
+
+#[cfg(feature = "metrics")]
+fn metrics_bamboo(rt: &bamboo::Runtime) {
+    let h = rt.handle();
+    let (per_read, count) = rt.block_on(move || {
+        let mut samples = bamboo_metrics::all_samples();
+        let count = samples.len();
+        let v = timed(METRICS_N, || {
+            let t = Instant::now();
+            for _ in 0..METRICS_N {
+                bamboo_metrics::read(&h, &mut samples);
+                black_box(&samples);
+            }
+            t.elapsed()
+        });
+        (v, count)
+    });
+    eprintln!("bamboo metrics: {count} metrics per read");
+    emit("bamboo", "metrics_read", per_read, "ns/read");
+    emit(
+        "bamboo",
+        "metrics_per_metric",
+        per_read / count as f64,
+        "ns/metric",
+    );
+    emit("bamboo", "metrics_count", count as f64, "metrics");
+}
+
+#[cfg(not(feature = "metrics"))]
+fn metrics_bamboo(_rt: &bamboo::Runtime) {
+    skip("bamboo", "metrics_read", "bamboo-metrics did not compile");
+}
+
+// ---------------------------------------------------------------- may
+
+fn may_spawn<F, T>(f: F) -> may::coroutine::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // SAFETY: the closures below touch no thread-locals and do not
+    // overflow may's stacks (deep recursion sets a large stack).
+    unsafe { may::coroutine::spawn(f) }
+}
+
+/// Run `f` in a may coroutine and wait for it from this thread.
+fn may_block_on<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    may_spawn(f).join().expect("may coroutine panicked")
+}
+
+fn may_main(workload: &str, n_parked: usize) {
+    may::config().set_workers(workers_for(workload));
+    let w = workload.to_string();
+    match workload {
+        "spawn_join" | "spawn_join_w1" => {
+            let v = may_block_on(|| {
+                timed(SPAWN_N, || {
+                    let t = Instant::now();
+                    for i in 0..SPAWN_N {
+                        black_box(may_spawn(move || black_box(i)).join().unwrap());
+                    }
+                    t.elapsed()
+                })
+            });
+            emit("may", &w, v, "ns/op");
+        }
+        "yield_w1" | "yield_w2" => {
+            let v = may_block_on(|| {
+                timed(2 * YIELD_N, || {
+                    let t = Instant::now();
+                    let a = may_spawn(|| {
+                        for _ in 0..YIELD_N {
+                            may::coroutine::yield_now();
+                        }
+                    });
+                    let b = may_spawn(|| {
+                        for _ in 0..YIELD_N {
+                            may::coroutine::yield_now();
+                        }
+                    });
+                    a.join().unwrap();
+                    b.join().unwrap();
+                    t.elapsed()
+                })
+            });
+            emit("may", &w, v, "ns/op");
+        }
+        "pingpong" | "pingpong_w1" => {
+            // may has no rendezvous channel: its mpsc channels are unbounded.
+            // Each side still blocks on a receive every round trip.
+            let v = may_block_on(|| {
+                timed(PINGPONG_N, || {
+                    let (tx1, rx1) = may::sync::mpsc::channel::<u64>();
+                    let (tx2, rx2) = may::sync::mpsc::channel::<u64>();
+                    let t = Instant::now();
+                    let echo = may_spawn(move || {
+                        while let Ok(v) = rx1.recv() {
+                            if tx2.send(v + 1).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    for i in 0..PINGPONG_N {
+                        tx1.send(i).unwrap();
+                        black_box(rx2.recv().unwrap());
+                    }
+                    drop(tx1);
+                    echo.join().unwrap();
+                    t.elapsed()
+                })
+            });
+            emit("may", &w, v, "ns/op");
+        }
+        "deep_100k" | "deep_1m" => {
+            // may's stacks are fixed: give the coroutines a stack large
+            // enough for the whole recursion (in words), plain recursion.
+            let d = deep_depth(workload).unwrap();
+            let reps = DEEP_FRAMES_PER_BATCH / d;
+            let words = (d as usize * 64 + (1 << 20)) / 8;
+            let v = may_block_on(move || {
+                timed(reps * d, || {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        let b = may::coroutine::Builder::new().stack_size(words);
+                        // SAFETY: the stack holds d frames of deep_plain.
+                        let j = unsafe { b.spawn(move || deep_plain(d)) }.expect("may spawn");
+                        assert_eq!(j.join().unwrap(), d);
+                    }
+                    t.elapsed()
+                })
+            });
+            emit("may", &w, v, "ns/frame");
+        }
+        "hot_split" => skip("may", &w, "fixed stacks: no split"),
+        "metrics" => skip("may", "metrics_read", "no runtime metrics"),
+        "parked" => {
+            // may maps every coroutine stack separately with a guard page:
+            // two VMAs each, so it fails around vm.max_map_count / 2.
+            std::panic::set_hook(Box::new(|_| {}));
+            let r = may_block_on(move || {
+                let (tx, rx) = may::sync::mpmc::channel::<()>();
+                let parked = Arc::new(AtomicUsize::new(0));
+                let done = Arc::new(AtomicUsize::new(0));
+                let base = rss();
+                let mut spawned = 0;
+                let mut failure = None;
+                for i in 0..n_parked {
+                    let (rx, parked, done) = (rx.clone(), parked.clone(), done.clone());
+                    let res = std::panic::catch_unwind(move || {
+                        let b = may::coroutine::Builder::new();
+                        // SAFETY: the body only receives and counts.
+                        unsafe {
+                            b.spawn(move || {
+                                parked.fetch_add(1, SeqCst);
+                                let _ = rx.recv();
+                                done.fetch_add(1, SeqCst);
+                            })
+                        }
+                    });
+                    match res {
+                        Ok(Ok(_)) => spawned += 1,
+                        Ok(Err(e)) => {
+                            failure = Some(format!("{e}"));
+                            break;
+                        }
+                        Err(p) => {
+                            let msg = p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            failure = Some(msg);
+                            break;
+                        }
+                    }
+                    if i % 10_000 == 0 {
+                        eprintln!("may parked: {i} spawned");
+                    }
+                }
+                while parked.load(SeqCst) < spawned {
+                    may::coroutine::sleep(Duration::from_millis(1));
+                }
+                may::coroutine::sleep(Duration::from_millis(20));
+                let full = rss();
+                let t = Instant::now();
+                drop(tx);
+                while done.load(SeqCst) < spawned {
+                    may::coroutine::sleep(Duration::from_millis(1));
+                }
+                (base, full, t.elapsed(), spawned, failure)
+            });
+            let (base, full, rel, spawned, failure) = r;
+            match failure {
+                Some(msg) => {
+                    eprintln!("may parked: failed after {spawned} coroutines: {msg}");
+                    println!("may {} fail at_{spawned}", parked_label(n_parked));
+                }
+                None => report_parked("may", (base, full, rel), n_parked),
+            }
+        }
+        _ => skip("may", &w, "unknown workload"),
+    }
+}
+
+// ---------------------------------------------------------------- tokio
+
+fn tokio_main(workload: &str, n_parked: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers_for(workload))
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    let w = workload.to_string();
+    // Run the workload in a spawned task (on a worker), not in block_on's
+    // future (which runs on this thread).
+    let run = |fut: std::pin::Pin<Box<dyn std::future::Future<Output = f64> + Send>>| {
+        rt.block_on(async { tokio::spawn(fut).await.unwrap() })
+    };
+    match workload {
+        "spawn_join" | "spawn_join_w1" => {
+            let v = run(Box::pin(async {
+                let _ = spawn_join_tokio().await;
+                let mut v = Vec::new();
+                for _ in 0..BATCHES {
+                    v.push(spawn_join_tokio().await.as_nanos() as f64 / SPAWN_N as f64);
+                }
+                mean(v)
+            }));
+            emit("tokio", &w, v, "ns/op");
+        }
+        "yield_w1" | "yield_w2" => {
+            let v = run(Box::pin(async {
+                let _ = yield_tokio().await;
+                let mut v = Vec::new();
+                for _ in 0..BATCHES {
+                    v.push(yield_tokio().await.as_nanos() as f64 / (2 * YIELD_N) as f64);
+                }
+                mean(v)
+            }));
+            emit("tokio", &w, v, "ns/op");
+        }
+        "pingpong" | "pingpong_w1" => {
+            let v = run(Box::pin(async {
+                let _ = pingpong_tokio().await;
+                let mut v = Vec::new();
+                for _ in 0..BATCHES {
+                    v.push(pingpong_tokio().await.as_nanos() as f64 / PINGPONG_N as f64);
+                }
+                mean(v)
+            }));
+            emit("tokio", &w, v, "ns/op");
+        }
+        "deep_100k" | "deep_1m" => skip("tokio", &w, "fixed thread stacks"),
+        "hot_split" => skip("tokio", &w, "no stack split"),
+        "metrics" => skip("tokio", "metrics_read", "no comparable metrics read"),
+        "parked" => {
+            let r = rt.block_on(async move {
+                tokio::spawn(async move {
+                    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+                    let parked = Arc::new(AtomicUsize::new(0));
+                    let done = Arc::new(AtomicUsize::new(0));
+                    let base = rss();
+                    for _ in 0..n_parked {
+                        let mut rx = tx.subscribe();
+                        let (parked, done) = (parked.clone(), done.clone());
+                        drop(tokio::spawn(async move {
+                            parked.fetch_add(1, SeqCst);
+                            let _ = rx.recv().await;
+                            done.fetch_add(1, SeqCst);
+                        }));
+                    }
+                    while parked.load(SeqCst) < n_parked {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let full = rss();
+                    let t = Instant::now();
+                    drop(tx);
+                    while done.load(SeqCst) < n_parked {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    (base, full, t.elapsed())
+                })
+                .await
+                .unwrap()
+            });
+            report_parked("tokio", r, n_parked);
+        }
+        _ => skip("tokio", &w, "unknown workload"),
+    }
+}
+
+async fn spawn_join_tokio() -> Duration {
+    let t = Instant::now();
+    for i in 0..SPAWN_N {
+        black_box(tokio::spawn(async move { black_box(i) }).await.unwrap());
+    }
+    t.elapsed()
+}
+
+async fn yield_tokio() -> Duration {
+    let t = Instant::now();
+    let a = tokio::spawn(async {
+        for _ in 0..YIELD_N {
+            tokio::task::yield_now().await;
+        }
+    });
+    let b = tokio::spawn(async {
+        for _ in 0..YIELD_N {
+            tokio::task::yield_now().await;
+        }
+    });
+    a.await.unwrap();
+    b.await.unwrap();
+    t.elapsed()
+}
+
+async fn pingpong_tokio() -> Duration {
+    let (tx1, mut rx1) = tokio::sync::mpsc::channel::<u64>(1);
+    let (tx2, mut rx2) = tokio::sync::mpsc::channel::<u64>(1);
+    let t = Instant::now();
+    let echo = tokio::spawn(async move {
+        while let Some(v) = rx1.recv().await {
+            if tx2.send(v + 1).await.is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..PINGPONG_N {
+        tx1.send(i).await.unwrap();
+        black_box(rx2.recv().await.unwrap());
+    }
+    drop(tx1);
+    echo.await.unwrap();
+    t.elapsed()
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "report" {
+        report::main(&args[2]);
+        return;
+    }
+    if args.len() < 3 {
+        eprintln!("usage: peers <bamboo|may|tokio> <workload> [--n N]");
+        std::process::exit(2);
+    }
+    let mut n_parked = PARKED_DEFAULT;
+    let mut i = 3;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--n" => {
+                n_parked = args[i + 1].parse().expect("--n N");
+                i += 2;
+            }
+            a => panic!("unknown argument {a}"),
+        }
+    }
+    let (rt, w) = (args[1].as_str(), args[2].as_str());
+    match rt {
+        "bamboo" => bamboo_main(w, n_parked),
+        "may" => may_main(w, n_parked),
+        "tokio" => tokio_main(w, n_parked),
+        _ => {
+            eprintln!("unknown runtime {rt}");
+            std::process::exit(2);
+        }
+    }
+}
