@@ -159,3 +159,62 @@ fn panic_hook_runs_on_the_system_stack() {
         "hook ran on a coroutine segment: {stdout}"
     );
 }
+
+#[test]
+fn guards_survive_scavenging() {
+    if is_child() {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let h = rt.handle();
+        // 5,000 live coroutines, then all finish: far past the pool's
+        // high-water mark, so their segments are released in coalesced runs.
+        let wg = std::sync::Arc::new(bamboo::sync::WaitGroup::new());
+        let (tx, rx) = bamboo::sync::channel::<()>(0);
+        let joins: Vec<_> = (0..5000)
+            .map(|_| {
+                let (rx, wg) = (rx.clone(), wg.clone());
+                wg.add(1);
+                rt.spawn(move || {
+                    wg.done();
+                    let _ = rx.recv();
+                })
+            })
+            .collect();
+        wg.wait();
+        drop((tx, rx));
+        for j in joins {
+            j.join().unwrap();
+        }
+        let c = h.counters();
+        assert!(c.scavenged > 0, "{c:?}");
+        println!("scavenged {}", c.scavenged);
+        // Hold 1,000 segments again: the cache and the pool's dirty list
+        // (16 MiB, ~340 segments) run dry, so the next segment handed out is
+        // one whose pages (and neighbours' guards) were released in a run.
+        let wg = std::sync::Arc::new(bamboo::sync::WaitGroup::new());
+        let (_tx2, rx2) = bamboo::sync::channel::<()>(0);
+        for _ in 0..1000 {
+            let (rx, wg) = (rx2.clone(), wg.clone());
+            wg.add(1);
+            drop(rt.spawn(move || {
+                wg.done();
+                let _ = rx.recv();
+            }));
+        }
+        wg.wait();
+        assert!(h.counters().stack_released > 0);
+        // Overflow a recycled (released) segment without check points.
+        #[inline(never)]
+        fn smash(n: u64) -> u64 {
+            let pad = std::hint::black_box([n as u8; 1024]);
+            smash(n + 1) + u64::from(pad[7])
+        }
+        rt.block_on(|| smash(0));
+        unreachable!();
+    }
+    let out = child("guards_survive_scavenging", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("scavenged"), "{stdout}\n{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(stderr.contains("overflowed its stack"), "{stderr}");
+}

@@ -143,24 +143,48 @@ impl Pool {
         if g.dirty_bytes <= self.high_water {
             return;
         }
-        // Largest classes first: the most bytes per system call.
+        // Pick the oldest dirty segments, largest classes first (the most
+        // bytes per segment), until the rest fits under the high-water mark.
+        let mut picked: Vec<Segment> = Vec::new();
         for c in (0..NCLASSES).rev() {
             while g.dirty_bytes > self.high_water {
-                // Oldest first: the bottom of the list has been free longest.
                 let Some(s) = g.dirty[c].pop_front() else {
                     break;
                 };
-                let b = s.bytes();
-                // SAFETY: the segment is free and owned by the pool.
-                if let Err(e) = unsafe { os::release(s.bottom(), b) } {
-                    os::fatal(format_args!("{e}"));
-                }
-                g.dirty_bytes -= b;
-                g.clean[c].push(s);
-                self.counters.pool.cached.fetch_sub(b as u64, Relaxed);
-                self.counters.pool.released.fetch_add(b as u64, Relaxed);
-                self.counters.pool.scavenged.fetch_add(b as u64, Relaxed);
+                g.dirty_bytes -= s.bytes();
+                picked.push(s);
             }
+        }
+        // One madvise per run of neighbouring slots: the guards between
+        // them survive MADV_DONTNEED, so a run is released in one call
+        // (one TLB flush) instead of one per segment.
+        picked.sort_unstable_by_key(Segment::bottom);
+        let mut i = 0;
+        while i < picked.len() {
+            let lo = picked[i].bottom();
+            let mut hi = picked[i].top();
+            let mut j = i + 1;
+            while j < picked.len() && picked[j].bottom() == hi + GUARD {
+                hi = picked[j].top();
+                j += 1;
+            }
+            // SAFETY: lo..hi is the stack bytes of free pool segments and
+            // the guards between them, all inside live chunks; nothing
+            // lives there.
+            if let Err(e) = unsafe { os::release(lo, hi - lo) } {
+                os::fatal(format_args!("{e}"));
+            }
+            i = j;
+        }
+        let bytes: usize = picked.iter().map(Segment::bytes).sum();
+        self.counters.pool.cached.fetch_sub(bytes as u64, Relaxed);
+        self.counters.pool.released.fetch_add(bytes as u64, Relaxed);
+        self.counters
+            .pool
+            .scavenged
+            .fetch_add(bytes as u64, Relaxed);
+        for s in picked {
+            g.clean[s.class() as usize].push(s);
         }
     }
 

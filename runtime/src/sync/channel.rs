@@ -2,7 +2,9 @@
 //!
 //! `channel(cap)` with `cap > 0` buffers up to `cap` values; `cap == 0` is a
 //! rendezvous: `send` returns only once a receiver has taken the value
-//! (pending values wait in the buffer, in order, like Go's `sendq`).
+//! (pending values wait in the buffer, in order, each with its sender's
+//! unparker, like Go's `sendq` of sudogs: the receiver wakes exactly that
+//! sender, with no queue walk and no allocation).
 //! `send` fails once every receiver is gone (giving the value back);
 //! `recv` fails once every sender is gone and the buffer is empty. Nothing
 //! waits forever on a closed channel.
@@ -14,11 +16,19 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::waitq::WaitQueue;
+use crate::sched::park::{self, Unparker};
+
+/// A value in the buffer.
+struct Slot<T> {
+    seq: u64,
+    value: T,
+    /// Rendezvous only: the sender waiting for this value to be taken.
+    sender: Option<Unparker>,
+}
 
 struct State<T> {
-    /// Values with their send sequence number.
-    buf: VecDeque<(u64, T)>,
-    cap: usize,
+    /// Values in send order.
+    buf: VecDeque<Slot<T>>,
     senders: usize,
     receivers: usize,
     /// Values pushed / taken so far (taken values left in push order).
@@ -27,8 +37,10 @@ struct State<T> {
 }
 
 struct Chan<T> {
+    /// Capacity (0 = rendezvous); fixed at creation.
+    cap: usize,
     st: Mutex<State<T>>,
-    /// Senders waiting for room (cap > 0) or for their value to be taken (cap 0).
+    /// Senders waiting for room (cap > 0).
     send_q: WaitQueue,
     recv_q: WaitQueue,
 }
@@ -81,9 +93,9 @@ impl std::error::Error for RecvError {}
 /// A channel buffering `cap` values (`0` = rendezvous).
 pub fn channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
+        cap,
         st: Mutex::new(State {
             buf: VecDeque::with_capacity(cap.min(1024)),
-            cap,
             senders: 1,
             receivers: 1,
             pushed: 0,
@@ -101,42 +113,74 @@ impl<T> Sender<T> {
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
         crate::coro::checkpoint(|| {
             let c = &*self.chan;
+            if c.cap == 0 {
+                return self.send_rendezvous(v);
+            }
             let mut v = Some(v);
             let pushed = c.send_q.wait_until(|| {
                 let mut s = c.st.lock();
                 if s.receivers == 0 {
-                    return Some(Err(()));
+                    return Some(false);
                 }
-                if s.cap == 0 || s.buf.len() < s.cap {
+                if s.buf.len() < c.cap {
                     let seq = s.pushed;
                     s.pushed += 1;
-                    s.buf.push_back((seq, v.take().expect("value sent once")));
-                    Some(Ok((seq, s.cap == 0)))
+                    let value = v.take().expect("value sent once");
+                    s.buf.push_back(Slot {
+                        seq,
+                        value,
+                        sender: None,
+                    });
+                    Some(true)
                 } else {
                     None
                 }
             });
-            let (seq, rendezvous) = match pushed {
-                Err(()) => return Err(SendError(v.take().expect("value kept on error"))),
-                Ok(p) => p,
-            };
-            c.recv_q.notify_one();
-            if !rendezvous {
-                return Ok(());
+            if !pushed {
+                return Err(SendError(v.take().expect("value kept on error")));
             }
-            c.send_q.wait_until(|| {
+            c.recv_q.notify_one();
+            Ok(())
+        })
+    }
+
+    fn send_rendezvous(&self, value: T) -> Result<(), SendError<T>> {
+        let c = &*self.chan;
+        let seq = {
+            let mut s = c.st.lock();
+            if s.receivers == 0 {
+                return Err(SendError(value));
+            }
+            let seq = s.pushed;
+            s.pushed += 1;
+            s.buf.push_back(Slot {
+                seq,
+                value,
+                sender: Some(park::current_unparker()),
+            });
+            seq
+        };
+        c.recv_q.notify_one();
+        loop {
+            {
                 let mut s = c.st.lock();
                 if s.taken > seq {
-                    Some(Ok(()))
-                } else if s.receivers == 0 {
-                    let i = s.buf.iter().position(|(q, _)| *q == seq)?;
-                    let (_, v) = s.buf.remove(i).expect("position is in range");
-                    Some(Err(SendError(v)))
-                } else {
-                    None
+                    return Ok(());
                 }
-            })
-        })
+                if s.receivers == 0 {
+                    let i = s
+                        .buf
+                        .iter()
+                        .position(|slot| slot.seq == seq)
+                        .expect("an untaken value is still buffered");
+                    let slot = s.buf.remove(i).expect("position is in range");
+                    return Err(SendError(slot.value));
+                }
+            }
+            // The receiver that takes our value unparks us (a token, so an
+            // unpark before this park is not lost).
+            park::park();
+        }
     }
 
     /// True when every receiver is gone.
@@ -150,46 +194,33 @@ impl<T> Receiver<T> {
     pub fn recv(&self) -> Result<T, RecvError> {
         crate::coro::checkpoint(|| {
             let c = &*self.chan;
-            let r = c.recv_q.wait_until(|| match self.take() {
+            c.recv_q.wait_until(|| match self.take() {
                 Ok(v) => Some(Ok(v)),
                 Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
                 Err(TryRecvError::Empty) => None,
-            });
-            if r.is_ok() {
-                self.after_take();
-            }
-            r
+            })
         })
     }
 
     /// Receive a value if one is buffered.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let r = self.take();
-        if r.is_ok() {
-            self.after_take();
-        }
-        r
+        self.take()
     }
 
     fn take(&self) -> Result<T, TryRecvError> {
         let mut s = self.chan.st.lock();
-        if let Some((_, v)) = s.buf.pop_front() {
+        if let Some(slot) = s.buf.pop_front() {
             s.taken += 1;
-            Ok(v)
+            drop(s);
+            match slot.sender {
+                Some(w) => w.unpark(),
+                None => self.chan.send_q.notify_one(),
+            }
+            Ok(slot.value)
         } else if s.senders == 0 {
             Err(TryRecvError::Disconnected)
         } else {
             Err(TryRecvError::Empty)
-        }
-    }
-
-    fn after_take(&self) {
-        let c = &*self.chan;
-        if c.st.lock().cap == 0 {
-            // The sender of the value just taken may be any waiter.
-            c.send_q.notify_all();
-        } else {
-            c.send_q.notify_one();
         }
     }
 
@@ -244,14 +275,23 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let last = {
+        let parked: Vec<Unparker> = {
             let mut s = self.chan.st.lock();
             s.receivers -= 1;
-            s.receivers == 0
+            if s.receivers > 0 {
+                return;
+            }
+            s.buf
+                .iter()
+                .filter_map(|slot| slot.sender.clone())
+                .collect()
         };
-        if last {
-            self.chan.send_q.notify_all();
+        // Rendezvous senders take their values back; buffered senders see
+        // the channel closed.
+        for w in parked {
+            w.unpark();
         }
+        self.chan.send_q.notify_all();
     }
 }
 
