@@ -204,6 +204,7 @@ fn guards_survive_scavenging() {
         assert!(h.counters().stack_released > 0);
         // Overflow a recycled (released) segment without check points.
         #[inline(never)]
+        #[allow(unconditional_recursion)]
         fn smash(n: u64) -> u64 {
             let pad = std::hint::black_box([n as u8; 1024]);
             smash(n + 1) + u64::from(pad[7])
