@@ -312,6 +312,11 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// A builder with nothing set (same as `Runtime::builder()`).
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
     /// Worker threads (default: available parallelism).
     pub fn workers(&mut self, n: usize) -> &mut Self {
         self.workers = Some(n);

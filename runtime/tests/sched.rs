@@ -257,3 +257,20 @@ fn concurrent_stop_the_world_from_many_coroutines() {
     }
     assert_eq!(h.counters().stw, 1000);
 }
+
+#[test]
+fn public_types_are_send_and_sync_where_users_expect() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Runtime>();
+    send_sync::<Handle>();
+    send_sync::<bamboo::Builder>();
+    send_sync::<bamboo::Error>();
+    send::<bamboo::JoinHandle<String>>();
+    send::<bamboo::JoinError>();
+    send_sync::<bamboo::sync::Sender<String>>();
+    send_sync::<bamboo::sync::Receiver<String>>();
+    send_sync::<bamboo::sync::Mutex<String>>();
+    send_sync::<bamboo::sync::WaitGroup>();
+    let _ = bamboo::Builder::new();
+}
