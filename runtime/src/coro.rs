@@ -243,9 +243,10 @@ pub(crate) fn set_ctx(ctx: Option<Rc<StackCtx>>) {
     CTX.with(|c| *c.borrow_mut() = ctx);
 }
 
-/// This worker's counters, without touching the `Rc` of the stack context.
+/// Run `f` with this worker's counters, without touching the `Rc` of the
+/// stack context.
 #[inline]
-fn worker_counters() -> &'static WorkerCounters {
+fn with_worker_counters(f: impl FnOnce(&WorkerCounters)) {
     let p = CUR.with(|c| c.counters.get());
     if p.is_null() {
         os::fatal(format_args!(
@@ -254,10 +255,9 @@ fn worker_counters() -> &'static WorkerCounters {
     }
     // SAFETY: `p` points into the `Arc<Counters>` held by this thread's
     // `StackCtx`, which `set_ctx` installed and which stays alive until
-    // `set_ctx(None)` clears the pointer; only this thread reads the
-    // pointer, and no coroutine runs on it after that. The `'static` is
-    // never allowed to escape a single check point.
-    unsafe { &*p }
+    // `set_ctx(None)` clears the pointer (after the worker's last coroutine
+    // is gone); the reference does not outlive this call.
+    f(unsafe { &*p })
 }
 
 fn free_segment(seg: Segment) {
@@ -647,12 +647,13 @@ fn run_on<R>(stack: StackRef, f: impl FnOnce() -> R) -> R {
 #[inline(never)]
 #[cold]
 fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
-    let wc = worker_counters();
     let saved = save();
-    wc.grows.add(1);
-    if forced {
-        wc.forced_grows.add(1);
-    }
+    with_worker_counters(|wc| {
+        wc.grows.add(1);
+        if forced {
+            wc.forced_grows.add(1);
+        }
+    });
     // The alternate: the segment a previous switch left, continued below
     // the point where it was left. Forced switches ping-pong between two
     // segments this way, so the stress mode costs frames, not segments.
@@ -673,7 +674,7 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     let want = grow_class(saved.class);
     let seg = match CUR.with(|c| c.spare.take()) {
         Some(s) if s.class() >= want => {
-            wc.spare_hits.add(1);
+            with_worker_counters(|wc| wc.spare_hits.add(1));
             s
         }
         spare => {
