@@ -308,7 +308,7 @@ pub(crate) fn start(ctx: &StackCtx, task: Arc<TaskShared>, f: Body) -> CoroState
     let (limit, class, chain) = (seg.bottom(), seg.class(), seg.bytes());
     let co = Co::with_stack(seg, move |y: &CoYielder, ()| {
         CUR.with(|c| c.yielder.set(y as *const CoYielder));
-        f()
+        f.run()
     });
     CoroState {
         co,

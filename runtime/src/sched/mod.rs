@@ -29,7 +29,7 @@ use crossbeam_deque::Worker;
 use crate::config::{Builder, Config};
 use crate::error::{Error, JoinError, JoinErrorRepr};
 use counters::CounterSnapshot;
-use task::{JoinInner, TaskShared, Unstarted};
+use task::{JoinSlotOf, Spawned, TaskShared, Unstarted};
 use worker::Shared;
 
 /// A bamboo runtime: worker threads running coroutines.
@@ -176,18 +176,19 @@ impl Handle {
         T: Send + 'static,
     {
         crate::coro::checkpoint(|| {
-            let join = Arc::new(JoinInner::new());
-            let body = task::body(f, join.clone());
+            let spawned = Spawned::new(f);
             let shared = &self.shared;
             let task = Arc::new(TaskShared::new(shared.clone()));
             let id = task.id;
+            let join: Arc<dyn JoinSlotOf<T>> = spawned.clone();
+            let u = Unstarted::new(task, spawned);
             if shared.shutdown.load(Relaxed) {
-                drop(body); // completes the join slot as cancelled
+                drop(u); // completes the join slot as cancelled
                 return JoinHandle { inner: join, id };
             }
             shared.counters.global.spawned.fetch_add(1, Relaxed);
-            worker::maybe_stamp(&task);
-            let mut u = Some(Unstarted { task, f: body });
+            worker::maybe_stamp(&u.task);
+            let mut u = Some(u);
             worker::with_local(|l| {
                 if Arc::ptr_eq(&l.shared, shared) {
                     l.unstarted.push(u.take().expect("pushed once"));
@@ -302,19 +303,19 @@ impl Drop for MetricsGuard {
 
 /// Owned permission to wait for a coroutine's result.
 pub struct JoinHandle<T> {
-    inner: Arc<JoinInner<T>>,
+    inner: Arc<dyn JoinSlotOf<T>>,
     id: u64,
 }
 
 impl<T> JoinHandle<T> {
     /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
     pub fn join(self) -> Result<T, JoinError> {
-        self.inner.wait()
+        self.inner.join_inner().wait()
     }
 
     /// True once the coroutine has returned, panicked or been cancelled.
     pub fn is_finished(&self) -> bool {
-        self.inner.is_finished()
+        self.inner.join_inner().is_finished()
     }
 
     /// The coroutine's id (unique in the process).

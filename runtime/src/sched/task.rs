@@ -67,15 +67,60 @@ impl TaskShared {
     }
 }
 
-/// A spawned, not yet started coroutine. Stealable by any worker.
+/// A spawned, not yet started coroutine. Stealable by any worker. Dropped
+/// without starting (runtime shutdown), it completes its join slot as
+/// cancelled and drops the user closure.
 pub(crate) struct Unstarted {
     pub task: Arc<TaskShared>,
-    pub f: Body,
+    body: Option<Body>,
 }
 
-/// A coroutine body: runs the user closure, stages its result, and returns
-/// the publication for the worker to make after the coroutine is gone.
-pub(crate) type Body = Box<dyn FnOnce() -> Completion + Send>;
+impl Unstarted {
+    pub(crate) fn new(task: Arc<TaskShared>, body: Body) -> Unstarted {
+        Unstarted {
+            task,
+            body: Some(body),
+        }
+    }
+
+    /// Take the body to run it (once).
+    pub(crate) fn take_body(&mut self) -> Body {
+        self.body
+            .take()
+            .expect("an unstarted coroutine has its body")
+    }
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(b) = self.body.take() {
+            b.cancel();
+        }
+    }
+}
+
+/// A coroutine body: the user closure and its join slot in one allocation
+/// (shared with the `JoinHandle`). `run` calls the closure, stages its
+/// result, and returns the publication for the worker to make after the
+/// coroutine is gone.
+pub(crate) trait RunBody: Send + Sync {
+    fn run(self: Arc<Self>) -> Completion;
+    /// Never started: drop the closure, complete the slot as cancelled.
+    fn cancel(&self);
+}
+
+pub(crate) type Body = Arc<dyn RunBody>;
+
+/// What a `JoinHandle<T>` holds: the join slot inside a `Spawned<F, T>`.
+pub(crate) trait JoinSlotOf<T>: Send + Sync {
+    fn join_inner(&self) -> &JoinInner<T>;
+}
+
+/// The one allocation of a spawn (besides its `TaskShared`).
+pub(crate) struct Spawned<F, T> {
+    join: JoinInner<T>,
+    f: Mutex<Option<F>>,
+}
 
 struct JoinSlot<T> {
     result: Option<Result<T, JoinError>>,
@@ -157,40 +202,75 @@ impl<T> JoinInner<T> {
     }
 }
 
-/// Completes the join slot with `Cancelled` if the coroutine never
-/// completes it (dropped unstarted, or unwound at runtime shutdown).
-struct CompleteOnDrop<T>(Option<Arc<JoinInner<T>>>);
-
-impl<T: Send + 'static> CompleteOnDrop<T> {
-    fn stage(mut self, r: Result<T, JoinError>) -> Completion {
-        let j = self.0.take().expect("staged once");
-        j.stage(r);
-        j
+fn cancelled() -> JoinError {
+    JoinError {
+        repr: JoinErrorRepr::Cancelled,
     }
 }
 
-impl<T> Drop for CompleteOnDrop<T> {
+/// Completes the join slot with `Cancelled` if the closure does not return
+/// (unwound at runtime shutdown).
+struct CancelOnUnwind<'a, T> {
+    join: &'a JoinInner<T>,
+    armed: bool,
+}
+
+impl<T> Drop for CancelOnUnwind<'_, T> {
     fn drop(&mut self) {
-        if let Some(j) = self.0.take() {
-            j.complete(Err(JoinError {
-                repr: JoinErrorRepr::Cancelled,
-            }));
+        if self.armed {
+            self.join.complete(Err(cancelled()));
         }
     }
 }
 
-/// Wrap a user closure as a coroutine body: catch its panic into the join
-/// slot, but let the forced unwind of runtime shutdown pass through.
-pub(crate) fn body<F, T>(f: F, join: Arc<JoinInner<T>>) -> Body
+impl<F, T> Spawned<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let done = CompleteOnDrop(Some(join));
-    Box::new(move || {
-        let done = done;
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => done.stage(Ok(v)),
+    pub(crate) fn new(f: F) -> Arc<Spawned<F, T>> {
+        Arc::new(Spawned {
+            join: JoinInner::new(),
+            f: Mutex::new(Some(f)),
+        })
+    }
+}
+
+impl<F, T> Publish for Spawned<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn publish(&self) {
+        self.join.publish_now()
+    }
+}
+
+impl<F, T> JoinSlotOf<T> for Spawned<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn join_inner(&self) -> &JoinInner<T> {
+        &self.join
+    }
+}
+
+impl<F, T> RunBody for Spawned<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    /// Catch the closure's panic into the join slot, but let the forced
+    /// unwind of runtime shutdown pass through.
+    fn run(self: Arc<Self>) -> Completion {
+        let f = self.f.lock().take().expect("a coroutine body runs once");
+        let mut guard = CancelOnUnwind {
+            join: &self.join,
+            armed: true,
+        };
+        let r = match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => Ok(v),
             Err(p) => {
                 if crate::coro::is_force_unwinding() {
                     // Not ours: corosensei's forced unwind must reach the root.
@@ -199,10 +279,19 @@ where
                 if let Some(ctx) = crate::coro::ctx() {
                     ctx.wc().panicked.add(1);
                 }
-                done.stage(Err(JoinError {
+                Err(JoinError {
                     repr: JoinErrorRepr::Panic(p),
-                }))
+                })
             }
-        }
-    })
+        };
+        guard.armed = false;
+        drop(guard);
+        self.join.stage(r);
+        self
+    }
+
+    fn cancel(&self) {
+        drop(self.f.lock().take());
+        self.join.complete(Err(cancelled()));
+    }
 }

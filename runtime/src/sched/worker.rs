@@ -345,10 +345,10 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
         tick = tick.wrapping_add(1);
         match pick(&local, tick, prefer_new) {
             Some(Next::Ready(slot)) => prefer_new = run_slice(&local, &mut slab, slot),
-            Some(Next::New(u)) => {
+            Some(Next::New(mut u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
-                let st = coro::start(&ctx, u.task, u.f);
+                let st = coro::start(&ctx, task.clone(), u.take_body());
                 let slot = slab.insert(st);
                 task.slot.store(slot, Relaxed);
                 task.owner.store(idx, Release);
