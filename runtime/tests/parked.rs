@@ -18,7 +18,11 @@ fn maps() -> usize {
         .count()
 }
 
+/// RSS is per process: the two tests must not overlap.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn park_many(n: usize, stress: bool) {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::builder()
         .workers(2)
         .force_stack_move(stress)

@@ -11,7 +11,7 @@
 //! - Bytes are conserved: `mapped == inuse + cached + released` (see
 //!   `sched::counters`). The pool updates `PoolCounters` under its lock.
 //! - When dirty bytes exceed the high-water mark, the oldest dirty segments
-//!   are released until they do not ([`Pool::scavenge`]).
+//!   are released until half of it remains ([`Pool::scavenge`]).
 //! - Chunks are unmapped only when the pool is dropped, which happens after
 //!   every worker has returned every segment.
 
@@ -144,10 +144,13 @@ impl Pool {
             return;
         }
         // Pick the oldest dirty segments, largest classes first (the most
-        // bytes per segment), until the rest fits under the high-water mark.
+        // bytes per segment), down to half the high-water mark: releasing
+        // in large batches (hysteresis) gives long runs of neighbours to
+        // coalesce, instead of a few segments on every batch release.
+        let target = self.high_water / 2;
         let mut picked: Vec<Segment> = Vec::new();
         for c in (0..NCLASSES).rev() {
-            while g.dirty_bytes > self.high_water {
+            while g.dirty_bytes > target {
                 let Some(s) = g.dirty[c].pop_front() else {
                     break;
                 };
