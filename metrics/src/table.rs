@@ -1,0 +1,389 @@
+//! The metric table: every metric's name, description, kind, cumulative
+//! flag and where its value comes from, sorted by name (checked at compile
+//! time), plus name lookups.
+
+use super::*;
+
+/// Where a metric's value comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source {
+    /// A [`MemStats`] field. `exact`: equal to the field after
+    /// [`read_consistent`] whatever other threads do.
+    U {
+        get: fn(&MemStats) -> u64,
+        field: &'static str,
+        exact: bool,
+    },
+    /// A float computed from [`MemStats`].
+    F(fn(&MemStats) -> f64),
+    /// The runnable-to-running latency histogram.
+    Latencies,
+}
+
+pub(crate) struct Metric {
+    pub(crate) desc: Description,
+    pub(crate) src: Source,
+}
+
+macro_rules! field {
+    ($f:ident) => {
+        Source::U {
+            get: |m: &MemStats| m.$f,
+            field: stringify!($f),
+            exact: true,
+        }
+    };
+    ($f:ident, inexact) => {
+        Source::U {
+            get: |m: &MemStats| m.$f,
+            field: stringify!($f),
+            exact: false,
+        }
+    };
+}
+
+macro_rules! metric {
+    ($name:literal, $kind:ident, $cum:literal, $src:expr, $desc:literal) => {
+        Metric {
+            desc: Description {
+                name: $name,
+                description: $desc,
+                kind: Kind::$kind,
+                cumulative: $cum,
+            },
+            src: $src,
+        }
+    };
+}
+
+/// Every metric, sorted by name (checked at compile time below).
+pub(crate) const METRICS: &[Metric] = &[
+    metric!(
+        "/memory/classes/os-stacks:bytes",
+        Uint64,
+        false,
+        field!(os_stacks),
+        "Memory of the workers' system stacks: one fixed, pre-allocated stack per worker."
+    ),
+    metric!(
+        "/memory/classes/stacks/cached:bytes",
+        Uint64,
+        false,
+        field!(stack_cached),
+        "Stack bytes of free segments in the worker caches and the pool whose pages may still be resident."
+    ),
+    metric!(
+        "/memory/classes/stacks/inuse:bytes",
+        Uint64,
+        false,
+        field!(stack_inuse),
+        "Stack bytes of segments held by live coroutines (their chains and spare segments)."
+    ),
+    metric!(
+        "/memory/classes/stacks/released:bytes",
+        Uint64,
+        false,
+        field!(stack_released),
+        "Stack bytes of free segments whose pages were given back to the OS (never touched, or scavenged)."
+    ),
+    metric!(
+        "/memory/classes/total:bytes",
+        Uint64,
+        false,
+        field!(sys),
+        "All memory the runtime mapped for stacks: the sum of every other /memory/classes/ metric."
+    ),
+    metric!(
+        "/sched/coroutines/created:coroutines",
+        Uint64,
+        true,
+        field!(coroutines_created),
+        "Coroutines that started running since the runtime started."
+    ),
+    metric!(
+        "/sched/coroutines/finished:coroutines",
+        Uint64,
+        true,
+        field!(coroutines_finished),
+        "Coroutines that finished (returned, panicked or were unwound at shutdown)."
+    ),
+    metric!(
+        "/sched/coroutines/not-started:coroutines",
+        Uint64,
+        false,
+        field!(coroutines_not_started, inexact),
+        "Coroutines spawned that have not started running yet (queued)."
+    ),
+    metric!(
+        "/sched/coroutines/panicked:coroutines",
+        Uint64,
+        true,
+        field!(coroutines_panicked),
+        "Coroutines that ended by panicking."
+    ),
+    metric!(
+        "/sched/coroutines/spawned:coroutines",
+        Uint64,
+        true,
+        field!(spawned, inexact),
+        "Coroutines spawned, from coroutines or plain threads, started or not."
+    ),
+    metric!(
+        "/sched/coroutines:coroutines",
+        Uint64,
+        false,
+        field!(coroutines),
+        "Live coroutines: started and not finished (running, runnable or parked)."
+    ),
+    metric!(
+        "/sched/latencies/sum:seconds",
+        Float64,
+        true,
+        Source::F(|m: &MemStats| m.latency_sum_ns as f64 / 1e9),
+        "Sum of the sampled runnable-to-running latencies counted in /sched/latencies:seconds."
+    ),
+    metric!(
+        "/sched/latencies:seconds",
+        Float64Histogram,
+        true,
+        Source::Latencies,
+        "Distribution of the time coroutines spent runnable before running (sampled: one wake-up in 16). Bucket counts only grow."
+    ),
+    metric!(
+        "/sched/parks:events",
+        Uint64,
+        true,
+        field!(parks),
+        "Times a coroutine parked to wait for an event (channel, lock, join, sleep)."
+    ),
+    metric!(
+        "/sched/steals:coroutines",
+        Uint64,
+        true,
+        field!(steals),
+        "Coroutines that had not started, taken from another worker's queue or the shared injector."
+    ),
+    metric!(
+        "/sched/stop-the-world:events",
+        Uint64,
+        true,
+        field!(stop_the_world),
+        "Stop-the-world pauses (read_consistent and read_mem_stats make one each)."
+    ),
+    metric!(
+        "/sched/switches:switches",
+        Uint64,
+        true,
+        field!(switches),
+        "Coroutine resumes: times a worker switched to a coroutine."
+    ),
+    metric!(
+        "/sched/system-stack/calls:events",
+        Uint64,
+        true,
+        field!(system_stack_calls),
+        "Excursions from a coroutine to its worker's system stack (system_stack calls that switched stack)."
+    ),
+    metric!(
+        "/sched/timers:timers",
+        Uint64,
+        true,
+        field!(timers),
+        "Timers registered by sleep."
+    ),
+    metric!(
+        "/sched/workers/idle-parks:events",
+        Uint64,
+        true,
+        field!(idle_parks),
+        "Times a worker found no work and parked its thread."
+    ),
+    metric!(
+        "/sched/workers:threads",
+        Uint64,
+        false,
+        field!(workers),
+        "Worker threads of the runtime (Go's GOMAXPROCS)."
+    ),
+    metric!(
+        "/sched/yields:events",
+        Uint64,
+        true,
+        field!(yields),
+        "Calls of yield_now from coroutines."
+    ),
+    metric!(
+        "/stack/cache/refills:events",
+        Uint64,
+        true,
+        field!(cache_refills),
+        "Batch refills of a worker's segment cache from the pool."
+    ),
+    metric!(
+        "/stack/cache/releases:events",
+        Uint64,
+        true,
+        field!(cache_releases),
+        "Batch releases of a worker's segment cache to the pool (cache full, or flushed)."
+    ),
+    metric!(
+        "/stack/chunks:chunks",
+        Uint64,
+        false,
+        field!(chunks),
+        "Large mappings that segments are carved from."
+    ),
+    metric!(
+        "/stack/grows/forced:events",
+        Uint64,
+        true,
+        field!(forced_grows),
+        "Of /stack/grows:events, the segment switches forced by the stress mode (stackmove=1)."
+    ),
+    metric!(
+        "/stack/grows/spare-hits:events",
+        Uint64,
+        true,
+        field!(spare_hits),
+        "Of /stack/grows:events, the switches served by the coroutine's spare segment (hot split avoided)."
+    ),
+    metric!(
+        "/stack/grows:events",
+        Uint64,
+        true,
+        field!(grows),
+        "Stack check points that switched the coroutine to another segment: a new one, its spare, or the other segment of a forced ping-pong pair."
+    ),
+    metric!(
+        "/stack/mapped:bytes",
+        Uint64,
+        false,
+        field!(stack_mapped),
+        "Stack bytes of all segments carved from mappings: in use + cached + released."
+    ),
+    metric!(
+        "/stack/max-size:bytes",
+        Uint64,
+        false,
+        field!(max_stack),
+        "The per-coroutine stack limit (max_stack); growing past it panics."
+    ),
+    metric!(
+        "/stack/scavenged:bytes",
+        Uint64,
+        true,
+        field!(scavenged),
+        "Bytes of free segments whose pages the scavenger gave back to the OS (past the pool's high-water mark)."
+    ),
+    metric!(
+        "/stack/segments/allocs:segments",
+        Uint64,
+        true,
+        field!(segment_allocs),
+        "Segments taken from a worker's cache: first segments, and grows served by no segment the coroutine already had."
+    ),
+    metric!(
+        "/stack/segments/frees:segments",
+        Uint64,
+        true,
+        field!(segment_frees),
+        "Segments given back to a worker's cache."
+    ),
+    metric!(
+        "/stack/segments/inuse:segments",
+        Uint64,
+        false,
+        field!(segments_inuse),
+        "Segments held by live coroutines (chains and spares)."
+    ),
+    metric!(
+        "/stack/starting-size:bytes",
+        Uint64,
+        false,
+        field!(starting_size),
+        "Usable bytes of a coroutine's first stack segment."
+    ),
+];
+
+const N: usize = METRICS.len();
+
+const fn str_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
+const fn sorted_and_unique() -> bool {
+    let mut i = 1;
+    while i < N {
+        if !str_less(METRICS[i - 1].desc.name, METRICS[i].desc.name) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const _: () = assert!(
+    sorted_and_unique(),
+    "METRICS must be sorted by name, without duplicates"
+);
+
+static DESCRIPTIONS: [Description; N] = {
+    let mut out = [Description {
+        name: "",
+        description: "",
+        kind: Kind::Bad,
+        cumulative: false,
+    }; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = METRICS[i].desc;
+        i += 1;
+    }
+    out
+};
+
+/// Every supported metric, sorted by name.
+pub fn all() -> &'static [Description] {
+    &DESCRIPTIONS
+}
+
+/// The description of `name`, if it is a supported metric.
+pub fn describe(name: &str) -> Option<&'static Description> {
+    index_of(name).map(|i| &DESCRIPTIONS[i])
+}
+
+/// One [`Sample`] per supported metric, in [`all`]'s order, not read yet.
+pub fn all_samples() -> Vec<Sample> {
+    all().iter().map(|d| Sample::new(d.name)).collect()
+}
+
+/// The [`MemStats`] field a metric equals after [`read_consistent`], if any.
+pub fn mem_stats_field(name: &str) -> Option<&'static str> {
+    match METRICS[index_of(name)?].src {
+        Source::U { field, .. } => Some(field),
+        _ => None,
+    }
+}
+
+#[inline]
+pub(crate) fn index_of(name: &str) -> Option<usize> {
+    DESCRIPTIONS.binary_search_by(|d| d.name.cmp(name)).ok()
+}
+
+/// [`index_of`], trying `hint` first: samples are usually in [`all`]'s
+/// order, so the metric after the previous one is a one-compare hit.
+#[inline]
+pub(crate) fn index_near(name: &str, hint: usize) -> Option<usize> {
+    match DESCRIPTIONS.get(hint) {
+        Some(d) if d.name == name => Some(hint),
+        _ => index_of(name),
+    }
+}
