@@ -28,7 +28,7 @@ enum Node {
 
 fn node() -> impl Strategy<Value = Node> {
     let leaf = prop_oneof![8 => (0u64..1000).prop_map(Node::Leaf), 1 => Just(Node::Panic)];
-    leaf.prop_recursive(5, 48, 4, |inner| {
+    leaf.prop_recursive(6, 160, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..4).prop_map(Node::Spawn),
             (0u32..3000, inner.clone()).prop_map(|(d, n)| Node::Grow(d, Box::new(n))),
@@ -36,6 +36,14 @@ fn node() -> impl Strategy<Value = Node> {
             (0usize..3, prop::collection::vec(inner, 1..4)).prop_map(|(c, v)| Node::Chan(c, v)),
         ]
     })
+}
+
+/// A root that always fans out, so cases are not dominated by tiny trees.
+fn tree() -> impl Strategy<Value = Node> {
+    prop_oneof![
+        prop::collection::vec(node(), 3..7).prop_map(Node::Spawn),
+        (0usize..3, prop::collection::vec(node(), 3..7)).prop_map(|(c, v)| Node::Chan(c, v)),
+    ]
 }
 
 fn fold(acc: u64, v: u64) -> u64 {
@@ -145,10 +153,21 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(48)
+        .unwrap_or(128)
+}
+
+fn size(n: &Node) -> usize {
+    match n {
+        Node::Leaf(_) | Node::Panic => 1,
+        Node::Spawn(cs) | Node::Chan(_, cs) => 1 + cs.iter().map(size).sum::<usize>(),
+        Node::Grow(_, c) | Node::Yield(_, c) => 1 + size(c),
+    }
 }
 
 fn check(tree: &Node, stress: bool) -> Result<(), TestCaseError> {
+    if std::env::var_os("PROP_SIZES").is_some() {
+        eprintln!("tree size {}", size(tree));
+    }
     let rt = runtime(stress);
     let expected = model(tree).unwrap_or(PANICKED);
     let t = tree.clone();
@@ -165,12 +184,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn workloads_equal_sequential_evaluation(tree in node()) {
+    fn workloads_equal_sequential_evaluation(tree in tree()) {
         check(&tree, false)?;
     }
 
     #[test]
-    fn workloads_equal_sequential_evaluation_in_stress_mode(tree in node()) {
+    fn workloads_equal_sequential_evaluation_in_stress_mode(tree in tree()) {
         check(&tree, true)?;
     }
 }
