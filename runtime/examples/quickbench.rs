@@ -11,6 +11,30 @@ fn depth(n: u64) -> u64 {
     }
 }
 
+/// Nanoseconds per round trip of a value over two rendezvous channels.
+fn ping_pong(rt: &bamboo::Runtime) -> f64 {
+    let n = 200_000u64;
+    let t = rt.block_on(move || {
+        let (a_tx, a_rx) = bamboo::sync::channel::<u64>(0);
+        let (b_tx, b_rx) = bamboo::sync::channel::<u64>(0);
+        let echo = bamboo::spawn(move || {
+            for v in a_rx {
+                b_tx.send(v + 1).unwrap();
+            }
+        });
+        let t0 = Instant::now();
+        for i in 0..n {
+            a_tx.send(i).unwrap();
+            black_box(b_rx.recv().unwrap());
+        }
+        let e = t0.elapsed();
+        drop(a_tx);
+        echo.join().unwrap();
+        e
+    });
+    t.as_nanos() as f64 / n as f64
+}
+
 fn main() {
     let rt = bamboo::Runtime::builder().workers(2).build().unwrap();
     // spawn + join from a coroutine
@@ -43,51 +67,14 @@ fn main() {
         "yield: {:.1} ns per yield",
         t.as_nanos() as f64 / (2 * n) as f64
     );
-    // ping-pong over rendezvous channels, one worker
-    let n = 200_000;
-    let t = rt1.block_on(move || {
-        let (a_tx, a_rx) = bamboo::sync::channel::<u64>(0);
-        let (b_tx, b_rx) = bamboo::sync::channel::<u64>(0);
-        let echo = bamboo::spawn(move || {
-            for v in a_rx {
-                b_tx.send(v + 1).unwrap();
-            }
-        });
-        let t0 = Instant::now();
-        for i in 0..n {
-            a_tx.send(i).unwrap();
-            black_box(b_rx.recv().unwrap());
-        }
-        let e = t0.elapsed();
-        drop(a_tx);
-        echo.join().unwrap();
-        e
-    });
+    // ping-pong over rendezvous channels, on one and on two workers
     println!(
         "ping-pong (1 worker): {:.0} ns per round trip",
-        t.as_nanos() as f64 / n as f64
+        ping_pong(&rt1)
     );
-    let t = rt.block_on(move || {
-        let (a_tx, a_rx) = bamboo::sync::channel::<u64>(0);
-        let (b_tx, b_rx) = bamboo::sync::channel::<u64>(0);
-        let echo = bamboo::spawn(move || {
-            for v in a_rx {
-                b_tx.send(v + 1).unwrap();
-            }
-        });
-        let t0 = Instant::now();
-        for i in 0..n {
-            a_tx.send(i).unwrap();
-            black_box(b_rx.recv().unwrap());
-        }
-        let e = t0.elapsed();
-        drop(a_tx);
-        echo.join().unwrap();
-        e
-    });
     println!(
         "ping-pong (2 workers): {:.0} ns per round trip",
-        t.as_nanos() as f64 / n as f64
+        ping_pong(&rt)
     );
     // deep recursion
     let n = 1_000_000;
