@@ -155,3 +155,38 @@ fn spawn_after_shutdown_is_cancelled() {
     drop(rt);
     assert!(h.spawn(|| 1).join().unwrap_err().is_cancelled());
 }
+
+#[test]
+fn stop_the_world_after_shutdown_does_not_hang() {
+    let rt = rt(false);
+    let h = rt.handle();
+    rt.block_on(|| bamboo::spawn(|| 1).join().unwrap());
+    drop(rt);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let g = h.stop_the_world();
+        h.flush_stack_caches(&g);
+        drop(g);
+        tx.send(h.counters()).unwrap();
+    });
+    let c = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("stop_the_world on a dropped runtime must return");
+    assert_eq!(c.segments_inuse, 0);
+}
+
+#[test]
+fn dropping_a_runtime_while_the_world_is_stopped_does_not_hang() {
+    let rt = rt(false);
+    let h = rt.handle();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let g = h.stop_the_world();
+        drop(rt); // the workers are parked by our own stop
+        drop(g);
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("drop must not wait for a stop held by the dropping thread");
+}

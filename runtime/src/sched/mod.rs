@@ -19,7 +19,7 @@ pub(crate) mod timer;
 pub(crate) mod worker;
 
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
@@ -123,8 +123,7 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let s = &self.handle.shared;
-        s.shutdown.store(true, SeqCst);
-        s.unpark_all();
+        s.begin_shutdown();
         if s.current_worker().is_some() {
             // Dropped from one of its own coroutines: the workers shut down
             // on their own; joining them here would wait for ourselves.

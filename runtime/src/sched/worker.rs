@@ -53,7 +53,10 @@ pub(crate) struct WorkerShared {
     pub cache: Arc<Mutex<SegCache>>,
 }
 
-/// Stop-the-world rendezvous.
+/// Stop-the-world rendezvous. `parked` counts workers stopped at a safe
+/// point *and* workers that have exited (runtime shut down): both will run
+/// nothing until the world restarts, so a stop never waits for a worker
+/// that is gone.
 pub(crate) struct Stw {
     pub requested: AtomicBool,
     stopped: Mutex<usize>,
@@ -161,6 +164,16 @@ impl Shared {
         self.counters.global.stw.fetch_add(1, Relaxed);
     }
 
+    /// Set the shutdown flag and wake every worker, stopped ones included.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        {
+            let _g = self.stw.stopped.lock();
+            self.stw.cv.notify_all();
+        }
+        self.unpark_all();
+    }
+
     /// Let the stopped workers go.
     pub(crate) fn start_world(&self) {
         let _g = self.stw.stopped.lock();
@@ -175,7 +188,9 @@ impl Shared {
             let mut g = self.stw.stopped.lock();
             *g += 1;
             self.stw.cv.notify_all();
-            while self.stw.requested.load(SeqCst) {
+            // A shutdown ends the stop for this worker: the runtime is going
+            // away, and its drop waits for the workers to finish.
+            while self.stw.requested.load(SeqCst) && !self.shutdown.load(SeqCst) {
                 self.stw.cv.wait(&mut g);
             }
             *g -= 1;
@@ -363,6 +378,12 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
     }
     shutdown(&local, &mut slab);
     ctx.flush_own();
+    // From now on this worker runs nothing: count it as stopped for good.
+    {
+        let mut g = shared.stw.stopped.lock();
+        *g += 1;
+        shared.stw.cv.notify_all();
+    }
     LOCAL.with(|l| l.borrow_mut().take());
     coro::set_ctx(None);
 }
