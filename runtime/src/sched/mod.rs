@@ -205,7 +205,10 @@ impl Handle {
     /// until the guard is dropped. The caller's own worker keeps running it.
     ///
     /// A coroutine that runs without yielding delays the stop until it
-    /// yields, parks or finishes (there is no preemption).
+    /// yields, parks or finishes (there is no preemption). While holding the
+    /// guard, do not wait for work that needs another worker (joining a
+    /// coroutine that lives there would wait for ever, as in Go). Dropping
+    /// the runtime ends the stop for its workers.
     pub fn stop_the_world(&self) -> StopTheWorld {
         self.shared.stw_lock.acquire();
         self.shared.stop_world();
