@@ -225,18 +225,29 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
         );
     }
     let stack = seg.as_stack();
-    CUR.with(|c| {
+    // Only the stress mode can use the segment we leave as an alternate: a
+    // switch that was needed leaves less than a red zone behind, never the
+    // `2 * RED_ZONE` an alternate must have. So without the stress mode
+    // there is no alternate to record, and `f` goes straight to `on_stack`
+    // (no `switch_to`, no dyn call).
+    let stackmove = CUR.with(|c| {
         c.limit.set(seg.bottom());
         c.class.set(seg.class());
         c.chain.set(new_chain);
-        c.alt_lo.set(saved.limit);
+        let m = c.stackmove.get();
+        c.alt_lo.set(if m { saved.limit } else { 0 });
         c.alt_class.set(saved.class);
+        m
     });
     let _frame = SegmentFrame {
         seg: Some(seg),
         saved,
     };
-    run_on(stack, f)
+    if stackmove {
+        run_on(stack, f)
+    } else {
+        corosensei::on_stack(stack, f)
+    }
 }
 
 /// Bytes left in the current segment (down to its guard), or `None` when the
