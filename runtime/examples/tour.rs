@@ -1,3 +1,6 @@
+//! A short tour of the API: block_on, spawn/join, deep recursion through
+//! `grow`, a panic reaching its JoinHandle, a rendezvous channel, sleep.
+//! `cargo run --release -p bamboo --example tour`
 fn depth(n: u64) -> u64 {
     if n == 0 {
         0
