@@ -269,20 +269,25 @@ fn foreign_segfault_goes_to_previous_handler() {
 fn foreign_segfault_in_coroutine_goes_to_previous_handler() {
     if child_mode().as_deref() == Some("foreign-coroutine") {
         no_core_dumps();
-        let rt = Runtime::builder().workers(1).build().unwrap();
-        rt.block_on(|| {
-            let p = inaccessible_address();
-            eprintln!("child: faulting at {p:p} in a coroutine");
-            // SAFETY: not safe at all: the point is to fault on an inaccessible page.
-            unsafe { std::ptr::write_volatile(p, 1) };
-        });
-        panic!("the write to an inaccessible page did not fault");
+        fault_in_a_coroutine();
     }
     let c = run_child(
         "foreign_segfault_in_coroutine_goes_to_previous_handler",
         "foreign-coroutine",
     );
     check_plain_segfault(&c);
+}
+
+/// Write to an inaccessible page from inside a coroutine (child side).
+fn fault_in_a_coroutine() -> ! {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let p = inaccessible_address();
+        eprintln!("child: faulting at {p:p} in a coroutine");
+        // SAFETY: not safe at all: the point is to fault on an inaccessible page.
+        unsafe { std::ptr::write_volatile(p, 1) };
+    });
+    panic!("the write to an inaccessible page did not fault");
 }
 
 /// Set `sig`'s action before any runtime exists, so it becomes the action
@@ -368,14 +373,7 @@ fn foreign_segfault_with_default_previous_action_dies_of_sigsegv() {
     if child_mode().as_deref() == Some("default-foreign") {
         no_core_dumps();
         set_action(libc::SIGSEGV, libc::SIG_DFL, 0);
-        let rt = Runtime::builder().workers(1).build().unwrap();
-        rt.block_on(|| {
-            let p = inaccessible_address();
-            eprintln!("child: faulting at {p:p} in a coroutine");
-            // SAFETY: not safe at all: the point is to fault.
-            unsafe { std::ptr::write_volatile(p, 1) };
-        });
-        panic!("the write to an inaccessible page did not fault");
+        fault_in_a_coroutine();
     }
     let c = run_child(
         "foreign_segfault_with_default_previous_action_dies_of_sigsegv",
