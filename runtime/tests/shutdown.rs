@@ -190,3 +190,29 @@ fn dropping_a_runtime_while_the_world_is_stopped_does_not_hang() {
         .recv_timeout(Duration::from_secs(10))
         .expect("drop must not wait for a stop held by the dropping thread");
 }
+
+#[test]
+fn a_runtime_dropped_from_its_own_coroutine_shuts_down() {
+    let rt = rt(false);
+    let h = rt.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A suspended coroutine that must be unwound by the shutdown.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let _sleeper = rt.spawn(move || {
+        let _c = Count(d);
+        bamboo::sleep(Duration::from_secs(3600));
+    });
+    let h2 = h.clone();
+    drop(h2.spawn(move || {
+        drop(rt); // does not wait for its own worker
+        tx.send(()).unwrap();
+    }));
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let t0 = std::time::Instant::now();
+    while h.counters().coroutines > 0 || drops.load(SeqCst) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", h.counters());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(h.spawn(|| 1).join().unwrap_err().is_cancelled());
+}
