@@ -18,7 +18,7 @@ const SIZE: (u32, u32) = (1100, 600);
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Reduce `series` to at most [`MAX_POINTS`] points (per-bucket maxima).
+/// Reduce `series` to at most `MAX_POINTS` points (per-bucket maxima).
 pub fn downsample(series: &[Point]) -> Vec<Point> {
     if series.len() <= MAX_POINTS {
         return series.to_vec();

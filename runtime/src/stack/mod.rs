@@ -25,7 +25,7 @@
 //! the guard is address space only.
 //!
 //! Ownership: a free segment is in exactly one place: a worker's
-//! [`cache::SegCache`] or the runtime's [`pool::Pool`] (dirty or released
+//! `cache::SegCache` or the runtime's `pool::Pool` (dirty or released
 //! list). A segment in use is held by exactly one coroutine (its first
 //! segment, a grown segment owned by a `grow` frame, or its spare). Segments
 //! are move-only values ([`Segment`] is not `Clone`), so a segment can never

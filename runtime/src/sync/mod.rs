@@ -2,7 +2,7 @@
 //!
 //! All of them park the calling *coroutine* (its worker runs others), or
 //! block the calling plain thread; every operation is a stack check point.
-//! They are built on one primitive, [`waitq::WaitQueue`]: register the
+//! They are built on one primitive, `waitq::WaitQueue`: register the
 //! caller's unparker, re-check the condition, park. Internal state sits in
 //! short `parking_lot` critical sections that never park while held.
 
