@@ -184,6 +184,12 @@ fn guards_survive_scavenging() {
         for j in joins {
             j.join().unwrap();
         }
+        // The worker, now idle, gives the surplus back (no coroutine waits
+        // for that: it happens before the worker sleeps).
+        let t0 = Instant::now();
+        while h.counters().scavenged == 0 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let c = h.counters();
         assert!(c.scavenged > 0, "{c:?}");
         println!("scavenged {}", c.scavenged);

@@ -555,6 +555,9 @@ fn idle(local: &Local) {
         }
     }
     let s = &local.shared;
+    // Nothing to run: give pages of surplus free segments back now, off the
+    // coroutines' path (Go's background scavenger).
+    s.pool.scavenge_if_pending();
     let me = &s.workers[local.idx];
     me.sleeping.store(true, SeqCst);
     s.sleepers.fetch_add(1, SeqCst);

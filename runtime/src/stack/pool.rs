@@ -11,7 +11,9 @@
 //! - Bytes are conserved: `mapped == inuse + cached + released` (see
 //!   `sched::counters`). The pool updates `PoolCounters` under its lock.
 //! - When dirty bytes exceed the high-water mark, the oldest dirty segments
-//!   are released until half of it remains ([`Pool::scavenge`]).
+//!   are released until half of it remains ([`Pool::scavenge`]): by the next
+//!   worker that goes idle, by a cache flush, or at once past
+//!   [`POOL_SCAVENGE_NOW`].
 //! - Chunks are unmapped only when the pool is dropped, which happens after
 //!   every worker has returned every segment.
 
@@ -28,6 +30,10 @@ use crate::sched::counters::Counters;
 
 /// Dirty bytes the pool keeps before giving pages back to the OS.
 pub const POOL_HIGH_WATER: usize = 16 << 20;
+
+/// Dirty bytes past which a batch release scavenges at once instead of
+/// leaving it to the next idle worker.
+pub const POOL_SCAVENGE_NOW: usize = 16 * POOL_HIGH_WATER;
 
 /// Smallest chunk mapping; chunks of a class double up to `MAX_CHUNK`.
 const MIN_CHUNK: usize = 1 << 20;
@@ -56,6 +62,8 @@ pub(crate) struct Pool {
     inner: Mutex<PoolInner>,
     counters: Arc<Counters>,
     high_water: usize,
+    /// Dirty bytes passed the high-water mark: the next idle worker scavenges.
+    pending: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
@@ -64,6 +72,7 @@ impl Pool {
             inner: Mutex::new(PoolInner::default()),
             counters,
             high_water: POOL_HIGH_WATER,
+            pending: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -114,8 +123,10 @@ impl Pool {
         moved * b
     }
 
-    /// Take back free segments (from a worker cache) and scavenge past the
-    /// high-water mark when `scavenge`. Returns bytes taken.
+    /// Take back free segments (from a worker cache). With `scavenge`, dirty
+    /// bytes past the high-water mark are left for the next idle worker (like
+    /// Go's background scavenger, off the coroutines' path), unless they pass
+    /// [`POOL_SCAVENGE_NOW`]. Returns bytes taken.
     pub(crate) fn give(&self, segs: impl Iterator<Item = Segment>, scavenge: bool) -> usize {
         let mut g = self.inner.lock();
         let mut total = 0;
@@ -126,10 +137,22 @@ impl Pool {
             g.dirty[s.class() as usize].push_back(s);
         }
         self.counters.pool.cached.fetch_add(total as u64, Relaxed);
-        if scavenge {
-            self.scavenge_locked(&mut g);
+        if scavenge && g.dirty_bytes > self.high_water {
+            if g.dirty_bytes > POOL_SCAVENGE_NOW {
+                self.scavenge_locked(&mut g);
+            } else {
+                self.pending.store(true, Relaxed);
+            }
         }
         total
+    }
+
+    /// Scavenge if a batch release left dirty bytes past the high-water
+    /// mark (called by workers about to sleep).
+    pub(crate) fn scavenge_if_pending(&self) {
+        if self.pending.load(Relaxed) && self.pending.swap(false, Relaxed) {
+            self.scavenge();
+        }
     }
 
     /// Give pages of dirty segments back to the OS until at most the
