@@ -11,9 +11,8 @@ mod common;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use bamboo::Runtime;
 use bamboo_metrics::{all_samples, check, read_consistent, MemStats};
-use common::{at_depth, spec_mismatches, u64_of, Churn};
+use common::{at_depth, spec_mismatches, u64_of};
 
 /// Pause of the monitor between reads.
 const PAUSE_US: u64 = 50;
@@ -21,13 +20,7 @@ const PAUSE_US: u64 = 50;
 #[test]
 fn read_consistent_is_exact_under_forced_stack_moves() {
     let reads = common::env_count("METRICS_CONSISTENT_READS", 10_000);
-    let rt = Runtime::builder()
-        .workers(2)
-        .force_stack_move(true)
-        .build()
-        .unwrap();
-    let h = rt.handle();
-    let churn = Churn::start(&h);
+    let (rt, h, churn) = common::stress_runtime_with_churn();
     let t0 = Instant::now();
     let hm = h.clone();
     let ops = churn.ops.clone();
@@ -122,13 +115,7 @@ fn read_consistent_is_exact_under_forced_stack_moves() {
 #[test]
 fn concurrent_consistent_readers() {
     let reads = common::env_count("METRICS_CONSISTENT_READS", 10_000) / 5;
-    let rt = Runtime::builder()
-        .workers(2)
-        .force_stack_move(true)
-        .build()
-        .unwrap();
-    let h = rt.handle();
-    let churn = Churn::start(&h);
+    let (_rt, h, churn) = common::stress_runtime_with_churn();
     let reader = move |h: bamboo::Handle, coroutine: bool| {
         let mut samples = all_samples();
         let mut mem = MemStats::default();

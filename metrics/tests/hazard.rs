@@ -18,9 +18,9 @@
 
 mod common;
 
-use bamboo::{Handle, Runtime};
+use bamboo::Handle;
 use bamboo_metrics::{all_samples, read, read_mem_stats, MemStats, Sample};
-use common::{u64_of, Churn};
+use common::u64_of;
 
 #[derive(Default, Debug)]
 struct Skew {
@@ -90,13 +90,7 @@ fn pause() {
 #[test]
 fn naive_read_order_shows_the_skew() {
     let pairs = common::env_count("METRICS_HAZARD_READS", 2_000);
-    let rt = Runtime::builder()
-        .workers(2)
-        .force_stack_move(true)
-        .build()
-        .unwrap();
-    let h = rt.handle();
-    let churn = Churn::start(&h);
+    let (rt, h, churn) = common::stress_runtime_with_churn();
     let hm = h.clone();
     let (monitor, fresh) = rt.block_on(move || {
         let mut monitor = Skew::default();

@@ -268,6 +268,19 @@ impl Churn {
 }
 
 /// Number of iterations: `var` from the environment, else `default`.
+/// Two workers in the stress mode (every check point moves the stack), with
+/// the churn of [`Churn`] running on them.
+pub fn stress_runtime_with_churn() -> (bamboo::Runtime, Handle, Churn) {
+    let rt = bamboo::Runtime::builder()
+        .workers(2)
+        .force_stack_move(true)
+        .build()
+        .unwrap();
+    let h = rt.handle();
+    let churn = Churn::start(&h);
+    (rt, h, churn)
+}
+
 pub fn env_count(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
