@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// One broken equality found by [`check`].
+/// One broken equality found by [`check`]; its `Display` is one line such
+/// as `/stack/grows:events == MemStats.grows: 8 != 9 (diff -1)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
     /// What was compared, e.g. `/stack/grows:events == MemStats.grows`.
@@ -26,8 +27,9 @@ impl std::fmt::Display for Mismatch {
 }
 
 /// Check the equalities that [`read_consistent`] guarantees between `mem`
-/// and `samples` (SPEC §5 and every other metric with a MemStats field in
-/// `docs/metrics.md`), plus the sums within each side:
+/// and `samples` (docs/metrics.md, "What `read_consistent` guarantees": the
+/// required table and every other metric with a MemStats field), plus the
+/// sums within each side:
 /// - every `Uint64` sample whose metric names a MemStats field equals it
 ///   (except the spawn counts, which plain threads may bump at any time);
 /// - `/memory/classes/total:bytes` == the sum of the other classes in the
@@ -37,6 +39,19 @@ impl std::fmt::Display for Mismatch {
 ///
 /// Samples that are missing, unknown or of another kind are not checked.
 /// Returns every broken equality (empty when all hold).
+///
+/// ```
+/// use bamboo_metrics::{all_samples, check, read_consistent, MemStats};
+/// let rt = bamboo::Runtime::builder().workers(1).build().unwrap();
+/// let (mut mem, mut samples) = (MemStats::default(), all_samples());
+/// read_consistent(&rt.handle(), &mut mem, &mut samples);
+/// assert!(check(&mem, &samples).is_empty());
+///
+/// mem.grows += 1; // what a read racing with a stack switch would see
+/// let broken = check(&mem, &samples);
+/// assert_eq!(broken.len(), 1);
+/// assert!(broken[0].to_string().starts_with("/stack/grows:events == MemStats.grows"));
+/// ```
 pub fn check(mem: &MemStats, samples: &[Sample]) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let mut classes_sum: u64 = 0;

@@ -3,7 +3,7 @@
 //! (Go's `ReadMetricsSlow`, the fixed one) and a Prometheus text encoder
 //! ([`prometheus::encode`]).
 //!
-//! ```no_run
+//! ```
 //! let rt = bamboo::Runtime::new().unwrap();
 //! let h = rt.handle();
 //! let mut samples = bamboo_metrics::all_samples();
@@ -70,6 +70,14 @@ pub struct Description {
 /// A histogram: `counts[i]` values fell in `[buckets[i], buckets[i+1])`.
 /// `buckets.len() == counts.len() + 1`; the first edge may be `0` or
 /// `-Inf`, the last may be `+Inf`.
+///
+/// ```
+/// let h = bamboo_metrics::Histogram {
+///     counts: vec![3, 1],
+///     buckets: vec![0.0, 1e-6, f64::INFINITY],
+/// };
+/// assert_eq!(h.total(), 4); // 3 values under 1 µs, 1 at or above
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Histogram {
     /// Count of values per bucket.
@@ -136,6 +144,15 @@ impl Value {
 }
 
 /// A metric name and, after [`read`], its value (Go's `metrics.Sample`).
+///
+/// ```
+/// use bamboo_metrics::{read, Sample};
+/// let rt = bamboo::Runtime::builder().workers(1).build().unwrap();
+/// let mut s = [Sample::new("/sched/workers:threads"), Sample::new("/no/such:metric")];
+/// read(&rt.handle(), &mut s);
+/// assert_eq!(s[0].value.as_u64(), Some(1));
+/// assert_eq!(s[1].value, bamboo_metrics::Value::Bad);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// The metric's `/path:unit` name.
@@ -358,6 +375,17 @@ fn fill(s: &Snap, samples: &mut [Sample]) {
 ///
 /// Allocates only to create histogram buffers a sample does not have yet:
 /// a second `read` of the same slice makes no heap allocation.
+///
+/// ```
+/// let rt = bamboo::Runtime::builder().workers(1).build().unwrap();
+/// let h = rt.handle();
+/// let mut samples = bamboo_metrics::all_samples();
+/// rt.block_on(move || {
+///     bamboo_metrics::read(&h, &mut samples);
+///     let live = samples.iter().find(|s| s.name == "/sched/coroutines:coroutines").unwrap();
+///     assert_eq!(live.value.as_u64(), Some(1)); // this block_on coroutine
+/// });
+/// ```
 pub fn read(h: &Handle, samples: &mut [Sample]) {
     bamboo::system_stack(|| fill(&snap(h), samples));
 }
@@ -368,6 +396,13 @@ pub fn read(h: &Handle, samples: &mut [Sample]) {
 ///
 /// Must not be called while the caller holds a [`bamboo::StopTheWorld`]
 /// guard of the same runtime (stopping the world is not reentrant).
+///
+/// ```
+/// let rt = bamboo::Runtime::builder().workers(2).build().unwrap();
+/// let mem = bamboo_metrics::read_mem_stats(&rt.handle());
+/// assert_eq!(mem.workers, 2);
+/// assert_eq!(mem.sys, mem.stack_inuse + mem.stack_cached + mem.stack_released + mem.os_stacks);
+/// ```
 pub fn read_mem_stats(h: &Handle) -> MemStats {
     let stw = h.stop_the_world();
     let mem = bamboo::system_stack(|| {

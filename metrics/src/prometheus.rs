@@ -30,6 +30,12 @@ const SUMS: &[(&str, &str)] = &[("/sched/latencies:seconds", "/sched/latencies/s
 
 /// The Prometheus name of a metric (`None` when `name` is not `/path:unit`).
 /// Cumulative `Uint64`/`Float64` metrics (counters) get `_total`.
+///
+/// ```
+/// use bamboo_metrics::{describe, prometheus::metric_name};
+/// let d = describe("/stack/grows:events").unwrap();
+/// assert_eq!(metric_name(d).as_deref(), Some("bamboo_stack_grows_events_total"));
+/// ```
 pub fn metric_name(d: &Description) -> Option<String> {
     let mut out = String::with_capacity(d.name.len() + 16);
     push_name(&mut out, d)?;
@@ -61,6 +67,14 @@ fn is_counter(d: &Description) -> bool {
 
 /// Encode `samples` in the Prometheus text format: one `# HELP`, one
 /// `# TYPE` and the series of each metric.
+///
+/// ```
+/// use bamboo_metrics::{prometheus, Sample, Value};
+/// let s = Sample { name: "/sched/workers:threads".into(), value: Value::Uint64(2) };
+/// let text = prometheus::encode(&[s]);
+/// assert!(text.contains("# TYPE bamboo_sched_workers_threads gauge\n"));
+/// assert!(text.ends_with("bamboo_sched_workers_threads 2\n"));
+/// ```
 pub fn encode(samples: &[Sample]) -> String {
     let mut out = String::with_capacity(samples.len() * 256);
     encode_into(samples, &mut out);

@@ -350,22 +350,52 @@ static DESCRIPTIONS: [Description; N] = {
     out
 };
 
-/// Every supported metric, sorted by name.
+/// Every supported metric, sorted by name (Go's `metrics.All`).
+///
+/// ```
+/// let names: Vec<&str> = bamboo_metrics::all().iter().map(|d| d.name).collect();
+/// assert!(names.contains(&"/stack/grows:events"));
+/// assert!(names.windows(2).all(|w| w[0] < w[1]));
+/// ```
 pub fn all() -> &'static [Description] {
     &DESCRIPTIONS
 }
 
 /// The description of `name`, if it is a supported metric.
+///
+/// ```
+/// use bamboo_metrics::{describe, Kind};
+/// let d = describe("/sched/latencies:seconds").unwrap();
+/// assert_eq!((d.kind, d.cumulative), (Kind::Float64Histogram, true));
+/// assert!(describe("/no/such:metric").is_none());
+/// ```
 pub fn describe(name: &str) -> Option<&'static Description> {
     index_of(name).map(|i| &DESCRIPTIONS[i])
 }
 
-/// One [`Sample`] per supported metric, in [`all`]'s order, not read yet.
+/// One [`Sample`] per supported metric, in [`all`]'s order, not read yet
+/// (every value is [`Value::Bad`] until [`read`]).
+///
+/// ```
+/// let samples = bamboo_metrics::all_samples();
+/// assert_eq!(samples.len(), bamboo_metrics::all().len());
+/// assert!(samples.iter().all(|s| s.value == bamboo_metrics::Value::Bad));
+/// ```
 pub fn all_samples() -> Vec<Sample> {
     all().iter().map(|d| Sample::new(d.name)).collect()
 }
 
-/// The [`MemStats`] field a metric equals after [`read_consistent`], if any.
+/// The name of the [`MemStats`] field a metric is computed from, if any.
+/// After [`read_consistent`] the metric equals that field exactly, except
+/// for the spawn counts (`/sched/coroutines/spawned:coroutines`,
+/// `/sched/coroutines/not-started:coroutines`), which plain threads may move
+/// at any time.
+///
+/// ```
+/// use bamboo_metrics::mem_stats_field;
+/// assert_eq!(mem_stats_field("/memory/classes/stacks/inuse:bytes"), Some("stack_inuse"));
+/// assert_eq!(mem_stats_field("/sched/latencies:seconds"), None);
+/// ```
 pub fn mem_stats_field(name: &str) -> Option<&'static str> {
     match METRICS[index_of(name)?].src {
         Source::U { field, .. } => Some(field),

@@ -20,6 +20,7 @@
 //! batches and reports their mean; `bench/run.sh` runs every process
 //! several times, interleaved with the other runtimes, and takes the median
 //! of those. Every runtime gets 2 worker threads (yield_w1: 1).
+#![warn(missing_docs)]
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
