@@ -1,4 +1,4 @@
-//! SPEC §5: `read` allocates only the first time it is given a sample slice
+//! `read` allocates only the first time it is given a sample slice
 //! (histogram buffers are reused): a second `read` of the same slice makes
 //! zero heap allocations, from a plain thread and from inside a coroutine.
 //!

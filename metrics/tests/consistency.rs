@@ -1,7 +1,7 @@
-//! SPEC §5: `read_consistent` called 10,000 times from a monitor coroutine
+//! `read_consistent` called 10,000 times from a monitor coroutine
 //! while both workers churn stacks in the stress mode (deep `grow`
 //! recursion holding segments across yields, spawn/exit storms, channel
-//! ping-pong): every equality of the table holds every time. Every 4th read
+//! ping-pong): every equality of docs/metrics.md holds every time. Every 4th read
 //! comes from a fresh coroutine, deep inside segments it has just grown.
 //!
 //! `METRICS_CONSISTENT_READS` overrides the number of reads.
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bamboo_metrics::{all_samples, check, read_consistent, MemStats};
-use common::{at_depth, spec_mismatches, u64_of};
+use common::{at_depth, oracle_mismatches, u64_of};
 
 /// Pause of the monitor between reads.
 const PAUSE_US: u64 = 50;
@@ -48,7 +48,7 @@ fn read_consistent_is_exact_under_forced_stack_moves() {
             } else {
                 read_consistent(&hm, &mut mem, &mut samples);
             }
-            let mut bad = spec_mismatches(&mem, &samples);
+            let mut bad = oracle_mismatches(&mem, &samples);
             bad.extend(check(&mem, &samples).iter().map(|m| m.to_string()));
             if !bad.is_empty() {
                 bad_reads += 1;
@@ -122,7 +122,7 @@ fn concurrent_consistent_readers() {
         let mut bad = 0usize;
         for i in 0..reads {
             read_consistent(&h, &mut mem, &mut samples);
-            bad += usize::from(!spec_mismatches(&mem, &samples).is_empty());
+            bad += usize::from(!oracle_mismatches(&mem, &samples).is_empty());
             bad += usize::from(!check(&mem, &samples).is_empty());
             if i % 8 == 0 {
                 let m = bamboo_metrics::read_mem_stats(&h);

@@ -1,4 +1,4 @@
-//! The SIGSEGV/SIGBUS handler (SPEC §3): a frame that runs into a segment's
+//! The SIGSEGV/SIGBUS handler (docs/stacks.md, "Segment layout"): a frame that runs into a segment's
 //! guard region is reported on one line and aborts; any other fault goes to
 //! the previous handler (std's, which lets the process die of SIGSEGV).
 //!

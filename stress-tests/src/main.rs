@@ -5,12 +5,14 @@
 //! [`bamboo_stress::run`], then prints the report (or the JSON summary),
 //! writes the plot, and exits 0 only when every check held. The work itself
 //! is in the library (`src/lib.rs`), shared with the longtests.
+#![warn(missing_docs)]
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bamboo::Handle;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -43,8 +45,8 @@ struct Cli {
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
 
-    /// Stress mode: every stack check point moves to another segment (SPEC §4;
-    /// without the flag, BAMBOO_DEBUG=stackmove=1 decides).
+    /// Stress mode: every stack check point moves to another segment
+    /// (docs/stress.md; without the flag, BAMBOO_DEBUG=stackmove=1 decides).
     #[arg(long)]
     stack_move: bool,
 
@@ -81,6 +83,13 @@ fn main() -> ExitCode {
     cfg.stack_poison = cli.stack_poison;
     cfg.segment_size = cli.segment_size;
 
+    let rt = match bamboo_stress::build_runtime(&cfg) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bamboo-stress: cannot start the runtime with these options: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !cli.json {
         if demo {
             println!(
@@ -91,19 +100,12 @@ fn main() -> ExitCode {
                 duration.as_secs_f64()
             );
         }
-        println!("{}", header(&cfg));
+        println!("{}", header(&cfg, &rt.handle()));
     }
 
     let bar = progress_bar(&cfg, cli.json);
     let mut tick = |p: &Progress| update(&bar, p);
-    let result = match bamboo_stress::run(&cfg, &mut tick) {
-        Ok(r) => r,
-        Err(e) => {
-            bar.finish_and_clear();
-            eprintln!("bamboo-stress: cannot start the runtime with these options: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let result = bamboo_stress::run_on(rt, &cfg, &mut tick);
     bar.finish_and_clear();
 
     let mut ok = result.ok();
@@ -162,22 +164,15 @@ fn header_mode(workload: Workload, stack_move: bool, stack_poison: bool) -> Stri
     s
 }
 
-/// The line printed before the run starts.
-fn header(cfg: &RunConfig) -> String {
-    let workers = cfg
-        .workers
-        .map_or_else(|| "default".to_string(), |n| n.to_string());
-    let seg = cfg
-        .segment_size
-        .map_or_else(|| "default".to_string(), |b| report::bytes(b as u64));
-    let env = match std::env::var("BAMBOO_DEBUG") {
-        Ok(v) if !(cfg.stack_move && cfg.stack_poison) => format!(", BAMBOO_DEBUG={v}"),
-        _ => String::new(),
-    };
+/// The line printed before the run starts, with the settings the runtime
+/// took (from the options, the `BAMBOO_*` variables or the defaults).
+fn header(cfg: &RunConfig, h: &Handle) -> String {
     format!(
-        "running {} for {:.1} s (workers: {workers}, first segment: {seg}{env})...",
-        header_mode(cfg.workload, cfg.stack_move, cfg.stack_poison),
-        cfg.duration.as_secs_f64()
+        "running {} for {:.1} s (workers: {}, first segment: {})...",
+        header_mode(cfg.workload, h.force_stack_move(), h.stack_poison()),
+        cfg.duration.as_secs_f64(),
+        h.workers(),
+        report::bytes(h.segment_size() as u64)
     )
 }
 

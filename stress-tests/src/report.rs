@@ -63,7 +63,7 @@ pub struct Figures {
     pub read_consistent_p99_us: f64,
     /// Slowest call in microseconds.
     pub read_consistent_max_us: f64,
-    /// Broken SPEC §5 equalities (must be 0).
+    /// Broken `read_consistent` equalities (must be 0).
     pub mismatches: u64,
     /// Wrong workload results plus broken metric invariants (must be 0).
     pub failed_checks: u64,

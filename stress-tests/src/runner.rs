@@ -30,7 +30,7 @@ pub struct RunConfig {
     pub workers: Option<usize>,
     /// How long to start new rounds.
     pub duration: Duration,
-    /// `Builder::force_stack_move(true)` (SPEC §4). When false the
+    /// `Builder::force_stack_move(true)` (docs/stress.md). When false the
     /// setting is left to `BAMBOO_DEBUG` (`stackmove=1`).
     pub stack_move: bool,
     /// `Builder::stack_poison(true)`. When false the setting is left to
@@ -148,6 +148,14 @@ pub fn run(
     cfg: &RunConfig,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunResult, bamboo::Error> {
+    Ok(run_on(build_runtime(cfg)?, cfg, progress))
+}
+
+/// The runtime `cfg` asks for: its flags set on the builder, everything it
+/// leaves unset from the `BAMBOO_*` variables or the defaults. The settings
+/// the runtime actually took are on its handle (`workers()`,
+/// `segment_size()`, ...).
+pub fn build_runtime(cfg: &RunConfig) -> Result<Runtime, bamboo::Error> {
     let mut b = Runtime::builder();
     if cfg.stack_move {
         b.force_stack_move(true);
@@ -161,7 +169,12 @@ pub fn run(
     if let Some(s) = cfg.segment_size {
         b.segment_size(s);
     }
-    let rt = b.build()?;
+    b.build()
+}
+
+/// [`run`] on `rt`, a runtime built by [`build_runtime`] from the same
+/// `cfg`; it is dropped (or, after a hang, leaked) before this returns.
+pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress)) -> RunResult {
     let h = rt.handle();
     let shared = Arc::new(Shared::new());
     let live = Arc::new(Live::default());
@@ -257,7 +270,7 @@ pub fn run(
         // Dropping would wait for the stuck coroutine: leave it be.
         std::mem::forget(rt);
     }
-    Ok(result)
+    result
 }
 
 /// Poll `h` until it finishes or `until` passes, ticking `tick`; true when

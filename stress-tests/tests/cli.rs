@@ -97,3 +97,22 @@ fn demo_explains_itself_and_passes() {
     assert!(stdout.contains("read_consistent calls"), "{stdout}");
     assert!(stdout.contains("PASS"), "{stdout}");
 }
+
+#[test]
+fn header_prints_the_settings_the_runtime_took() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bamboo-stress"))
+        .args(["spawn-storm", "--duration", "100ms"])
+        .env("BAMBOO_DEBUG", "stackmove=1")
+        .env("BAMBOO_WORKERS", "1")
+        .env("BAMBOO_SEGMENT", "32k")
+        .output()
+        .expect("bamboo-stress runs");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("forced stack moves")
+            && first.contains("workers: 1, first segment: 32.0 KiB"),
+        "{first}"
+    );
+}

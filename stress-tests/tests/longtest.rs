@@ -1,4 +1,4 @@
-//! Longtests: every workload in the stress mode of SPEC §4 (forced stack
+//! Longtests: every workload in the stress mode (docs/stress.md; forced stack
 //! moves at every check point, freed segments poisoned), with the monitor
 //! checking `read_consistent` all along — like Go's longtest builders
 //! running the runtime tests under `mayMoreStackMove`.
