@@ -4,6 +4,8 @@
 //!
 //! `METRICS_PRINT_DOC_TABLE=1` prints the table docs/metrics.md should hold.
 
+mod common;
+
 use bamboo::Runtime;
 use bamboo_metrics::{
     all, all_samples, describe, mem_stats_field, read, read_mem_stats, Kind, Sample, Value,
@@ -153,9 +155,43 @@ fn expected_row(d: &bamboo_metrics::Description) -> String {
     )
 }
 
+/// The text of the section `## {heading}` of docs/metrics.md.
+fn doc_section(heading: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
+    let text = std::fs::read_to_string(path).expect("docs/metrics.md");
+    let (_, section) = text
+        .split_once(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("docs/metrics.md has no section \"## {heading}\""));
+    section.split("\n## ").next().unwrap_or(section).to_string()
+}
+
+/// The tests' oracle (`common::REQUIRED_EQUALITIES`) is the table of
+/// required equalities in docs/metrics.md, row for row.
+#[test]
+fn oracle_is_the_documented_table() {
+    let section = doc_section("What `read_consistent` guarantees");
+    let documented: Vec<(String, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `/"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").collect();
+            let name = cells[0].trim().trim_start_matches('`');
+            let name = &name[..name.find('`').unwrap_or(name.len())];
+            (
+                name.to_string(),
+                cells[1].trim().trim_matches('`').to_string(),
+            )
+        })
+        .collect();
+    let oracle: Vec<(String, String)> = common::REQUIRED_EQUALITIES
+        .iter()
+        .map(|(name, field, _)| (name.to_string(), field.to_string()))
+        .collect();
+    assert_eq!(documented, oracle);
+}
+
 #[test]
 fn docs_list_every_metric() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
     if std::env::var_os("METRICS_PRINT_DOC_TABLE").is_some() {
         println!("| Name | Kind | Cumulative | Meaning | MemStats field |");
         println!("|---|---|---|---|---|");
@@ -163,13 +199,9 @@ fn docs_list_every_metric() {
             println!("{}", expected_row(d));
         }
     }
-    let text = std::fs::read_to_string(path).expect("docs/metrics.md");
-    // Rows of the metric table: lines starting with "| `/" in the section
-    // "## Every metric" (other sections have tables of metrics too).
-    let (_, section) = text
-        .split_once("\n## Every metric\n")
-        .expect("docs/metrics.md has a section \"## Every metric\"");
-    let section = section.split("\n## ").next().unwrap_or(section);
+    // Rows of the metric table: lines starting with "| `/" in its section
+    // (other sections have tables of metrics too).
+    let section = doc_section("Every metric");
     let rows: Vec<Vec<String>> = section
         .lines()
         .filter(|l| l.starts_with("| `/"))
