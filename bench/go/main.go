@@ -1,8 +1,10 @@
 // Go side of bamboo's side-by-side benchmarks (see ../README.md).
 //
 //	go-bench <workload> [-n N]
-//	workload: spawn_join | spawn_join_w1 | yield_w1 | yield_w2 | pingpong |
-//	          pingpong_w1 | deep_100k | deep_1m | hot_split | parked | metrics
+//	workload: spawn_join | spawn_join_w1 | spawn_batch | yield_w1 | yield_w2 |
+//	          pingpong | pingpong_w1 | skynet | sieve | sieve_w1 | deep_100k |
+//	          deep_1m | deep_1m_100b | hot_split | parked | metrics |
+//	          cpu2 | cpu2_w1 | cpu64
 //
 // Prints `go workload value unit` lines, like ../peers. GOMAXPROCS is 2
 // (1 for the _w1 workloads), set here whatever the environment says. Each timed
@@ -207,6 +209,29 @@ func main() {
 	go func() {
 		defer close(done)
 		switch w {
+		case "skynet":
+			emit(w, timed(1, skynetRun)/1e6, "ms")
+		case "sieve", "sieve_w1":
+			emit(w, timed(sievePrimes, sieveRun)/1e3, "us/prime")
+		case "spawn_batch":
+			emit(w, timed(batchN, spawnBatch), "ns/op")
+		case "deep_1m_100b":
+			emit(w, timed(deepFramesPerBatch, deep100Batch), "ns/frame")
+			emit("deep_1m_100b_frame", deep100Frame(), "bytes/frame")
+		case "cpu2", "cpu2_w1":
+			emit(w, timed(1, cpu2)/1e6, "ms")
+		case "cpu64":
+			procs := runtime.GOMAXPROCS(0)
+			cpu64(procs) // warm-up
+			var ms, shares []float64
+			for i := 0; i < batches; i++ {
+				el, s := cpu64(procs)
+				ms = append(ms, float64(el.Nanoseconds())/1e6)
+				shares = append(shares, s)
+			}
+			fmt.Fprintf(os.Stderr, "go cpu64_share batches: %.2f\n", shares)
+			emit(w, mean(ms), "ms")
+			emit("cpu64_share", mean(shares), "max/avg")
 		case "spawn_join", "spawn_join_w1":
 			emit(w, timed(spawnN, spawnJoin), "ns/op")
 		case "yield_w1", "yield_w2":

@@ -4,10 +4,17 @@
 //! peers <runtime> <workload> [--n N]
 //! peers report <results-file>    (the table of bench/run.sh)
 //!   runtime:  bamboo | may | tokio
-//!   workload: spawn_join | spawn_join_w1 | yield_w1 | yield_w2 | pingpong |
-//!             pingpong_w1 | deep_100k | deep_1m | hot_split | parked | metrics
+//!   workload: spawn_join | spawn_join_w1 | spawn_batch | yield_w1 | yield_w2 |
+//!             pingpong | pingpong_w1 | skynet | sieve | sieve_w1 | deep_100k |
+//!             deep_1m | deep_1m_100b | hot_split | parked | metrics |
+//!             cpu2 | cpu2_w1 | cpu64
 //!   (`_w1`: one worker thread; everything else: two)
 //! ```
+//!
+//! The workloads of the original set live in this file; skynet, the prime
+//! sieve, batch spawn, the 100-byte-frame recursion and the CPU-parallel
+//! cases have a module each (`skynet`, `sieve`, `batch`, `deep100`, `cpu`),
+//! with all three runtimes side by side.
 //!
 //! Every run prints one machine-readable line per result on stdout:
 //! `runtime workload value unit` (value `skip` or `fail` with a reason in
@@ -27,7 +34,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod batch;
+mod cpu;
+mod deep100;
 mod report;
+mod sieve;
+mod skynet;
 
 const BATCHES: usize = 3;
 
@@ -75,7 +87,7 @@ fn smaps_top(rt: &str) {
             maps.push((rss, size, cur.clone()));
         }
     }
-    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
     for (rss, size, h) in maps.iter().take(6) {
         eprintln!("{rt} smaps: rss {rss} KiB of {size} KiB  {h}");
     }
@@ -171,6 +183,11 @@ fn bamboo_workload(rt: &bamboo::Runtime, workload: &str, n_parked: usize) {
     let w = workload.to_string();
     let h = rt.handle();
     match workload {
+        "skynet" => skynet::bamboo(rt),
+        "sieve" | "sieve_w1" => sieve::bamboo(rt, workload),
+        "spawn_batch" => batch::bamboo(rt),
+        "deep_1m_100b" => deep100::bamboo(rt),
+        "cpu2" | "cpu2_w1" | "cpu64" => cpu::bamboo(rt, workload),
         "spawn_join" | "spawn_join_w1" => {
             let v = rt.block_on(|| {
                 timed(SPAWN_N, || {
@@ -405,6 +422,45 @@ where
     unsafe { may::coroutine::spawn(f) }
 }
 
+/// Spawn a may coroutine, catching the panic may raises when it cannot map
+/// a stack (it maps one per coroutine: ENOMEM near `vm.max_map_count / 2`).
+fn may_try_spawn<F, T>(f: F) -> Result<may::coroutine::JoinHandle<T>, String>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        // SAFETY: as in `may_spawn`.
+        unsafe { may::coroutine::Builder::new().spawn(f) }
+    }));
+    match res {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(p) => Err(p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()),
+    }
+}
+
+/// Silence the panic message of a failed may stack allocation (caught by
+/// `may_try_spawn` and reported as `fail`); every other panic still prints.
+fn quiet_may_stack_panics() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if !msg.contains("alloc sys stack") {
+            prev(info);
+        }
+    }));
+}
+
 /// Run `f` in a may coroutine and wait for it from this thread.
 fn may_block_on<F, T>(f: F) -> T
 where
@@ -416,8 +472,14 @@ where
 
 fn may_main(workload: &str, n_parked: usize) {
     may::config().set_workers(workers_for(workload));
+    quiet_may_stack_panics();
     let w = workload.to_string();
     match workload {
+        "skynet" => skynet::may(),
+        "sieve" | "sieve_w1" => sieve::may(workload),
+        "spawn_batch" => batch::may(),
+        "deep_1m_100b" => deep100::may(),
+        "cpu2" | "cpu2_w1" | "cpu64" => cpu::may(workload, workers_for(workload)),
         "spawn_join" | "spawn_join_w1" => {
             let v = may_block_on(|| {
                 timed(SPAWN_N, || {
@@ -502,7 +564,6 @@ fn may_main(workload: &str, n_parked: usize) {
         "parked" => {
             // may maps every coroutine stack separately with a guard page:
             // two VMAs each, so it fails around vm.max_map_count / 2.
-            std::panic::set_hook(Box::new(|_| {}));
             let r = may_block_on(move || {
                 let (tx, rx) = may::sync::mpmc::channel::<()>();
                 let parked = Arc::new(AtomicUsize::new(0));
@@ -512,30 +573,15 @@ fn may_main(workload: &str, n_parked: usize) {
                 let mut failure = None;
                 for i in 0..n_parked {
                     let (rx, parked, done) = (rx.clone(), parked.clone(), done.clone());
-                    let res = std::panic::catch_unwind(move || {
-                        let b = may::coroutine::Builder::new();
-                        // SAFETY: the body only receives and counts.
-                        unsafe {
-                            b.spawn(move || {
-                                parked.fetch_add(1, SeqCst);
-                                let _ = rx.recv();
-                                done.fetch_add(1, SeqCst);
-                            })
-                        }
+                    let res = may_try_spawn(move || {
+                        parked.fetch_add(1, SeqCst);
+                        let _ = rx.recv();
+                        done.fetch_add(1, SeqCst);
                     });
                     match res {
-                        Ok(Ok(_)) => spawned += 1,
-                        Ok(Err(e)) => {
-                            failure = Some(format!("{e}"));
-                            break;
-                        }
-                        Err(p) => {
-                            let msg = p
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_default();
-                            failure = Some(msg);
+                        Ok(_) => spawned += 1,
+                        Err(e) => {
+                            failure = Some(e);
                             break;
                         }
                     }
@@ -583,6 +629,11 @@ fn tokio_main(workload: &str, n_parked: usize) {
         rt.block_on(async { tokio::spawn(fut).await.unwrap() })
     };
     match workload {
+        "skynet" => skynet::tokio(&rt),
+        "sieve" | "sieve_w1" => sieve::tokio(&rt, workload),
+        "spawn_batch" => batch::tokio(&rt),
+        "deep_1m_100b" => skip("tokio", &w, "fixed thread stacks"),
+        "cpu2" | "cpu2_w1" | "cpu64" => cpu::tokio(&rt, workload, workers_for(workload)),
         "spawn_join" | "spawn_join_w1" => {
             let v = run(Box::pin(async {
                 let _ = spawn_join_tokio().await;
@@ -654,6 +705,28 @@ fn tokio_main(workload: &str, n_parked: usize) {
         }
         _ => skip("tokio", &w, "unknown workload"),
     }
+}
+
+/// Like `timed` for tokio: one warm-up batch and `BATCHES` timed batches of
+/// `batch()`, run in a task spawned on a worker; ns per op, the mean.
+fn tokio_timed<F, Fut>(rt: &tokio::runtime::Runtime, ops: u64, batch: F) -> f64
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Duration> + Send + 'static,
+{
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let _ = batch().await;
+            let mut v = Vec::new();
+            for _ in 0..BATCHES {
+                v.push(batch().await.as_nanos() as f64 / ops as f64);
+            }
+            eprintln!("batches (ns/op): {v:.1?}");
+            mean(v)
+        })
+        .await
+        .expect("tokio workload panicked")
+    })
 }
 
 async fn spawn_join_tokio() -> Duration {

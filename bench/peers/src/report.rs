@@ -4,92 +4,97 @@
 //! Per (runtime, workload) the value is the median over rounds. Every
 //! workload is lower-is-better, so "best peer" is the smallest value among
 //! Go, may and tokio. Lines whose value is `skip` or `fail` carry the reason
-//! in the unit column.
+//! in the unit column. `cpu2_ratio` is derived here: per runtime and round,
+//! `cpu2 / cpu2_w1` (the i-th value of one with the i-th of the other).
 
 use std::collections::BTreeMap;
 
 const RUNTIMES: [&str; 4] = ["bamboo", "go", "may", "tokio"];
 
-/// Rows in print order: (workload, target description, kind of target, limit,
-/// reference figure of Go 1.22 measured earlier on this machine).
-const ROWS: &[(&str, &str, Target, f64, &str)] = &[
-    (
-        "spawn_join",
-        "bamboo/Go <= 0.5",
-        Target::RatioGo,
-        0.5,
-        "204",
+/// One row of the table: a workload, its target (issue 11's, where it has
+/// one) and whether bamboo-vs-peer ratios mean anything for it.
+struct Row {
+    workload: &'static str,
+    target: &'static str,
+    kind: Target,
+    /// Print bamboo/Go, bamboo/may, ... (not for counts and ratios).
+    ratios: bool,
+}
+
+const fn row(workload: &'static str, target: &'static str, kind: Target) -> Row {
+    Row {
+        workload,
+        target,
+        kind,
+        ratios: true,
+    }
+}
+
+const fn info(workload: &'static str, note: &'static str) -> Row {
+    row(workload, note, Target::None)
+}
+
+const fn absolute(workload: &'static str, target: &'static str, limit: f64) -> Row {
+    Row {
+        workload,
+        target,
+        kind: Target::Absolute(limit),
+        ratios: false,
+    }
+}
+
+/// Rows in print order.
+const ROWS: &[Row] = &[
+    row("spawn_join", "bamboo/Go <= 0.5", Target::RatioGo(0.5)),
+    info("spawn_join_w1", "(info: 1 worker)"),
+    row("spawn_batch", "bamboo/Go <= 0.7", Target::RatioGo(0.7)),
+    row("skynet", "bamboo/Go <= 0.7", Target::RatioGo(0.7)),
+    row("sieve", "bamboo/Go <= 0.7", Target::RatioGo(0.7)),
+    row("sieve_w1", "bamboo/Go <= 0.7", Target::RatioGo(0.7)),
+    row("yield_w1", "bamboo/best <= 0.5", Target::RatioBest(0.5)),
+    row("yield_w2", "bamboo/best <= 0.5", Target::RatioBest(0.5)),
+    row("pingpong", "bamboo/best <= 0.5", Target::RatioBest(0.5)),
+    info("pingpong_w1", "(info: 1 worker)"),
+    info("deep_100k", "(info: 32-byte frames)"),
+    info("deep_1m", "(info: 32-byte frames)"),
+    row(
+        "deep_1m_100b",
+        "bamboo/Go <= 0.5, bamboo/may <= 1.2",
+        Target::RatioGoAndMay(0.5, 1.2),
     ),
-    ("spawn_join_w1", "(info: 1 worker)", Target::None, 0.0, ""),
-    (
-        "yield_w1",
-        "bamboo/best <= 0.33",
-        Target::RatioBest,
-        0.33,
-        "",
-    ),
-    (
-        "yield_w2",
-        "bamboo/best <= 0.33",
-        Target::RatioBest,
-        0.33,
-        "47",
-    ),
-    (
-        "pingpong",
-        "bamboo/best <= 0.33",
-        Target::RatioBest,
-        0.33,
-        "209",
-    ),
-    ("pingpong_w1", "(info: 1 worker)", Target::None, 0.0, ""),
-    (
-        "deep_100k",
-        "bamboo/Go <= 0.33",
-        Target::RatioGo,
-        0.33,
-        "66",
-    ),
-    ("deep_1m", "bamboo/Go <= 0.33", Target::RatioGo, 0.33, "66"),
-    ("hot_split", "<= 12 ns", Target::Absolute, 12.0, ""),
-    ("parked_100k", "(target at 1M)", Target::None, 0.0, "2.7K"),
-    (
-        "parked_1m",
-        "<= 4.5 KiB (4608 B)",
-        Target::Absolute,
-        4608.0,
-        "2.7K",
-    ),
-    (
-        "parked_100k_release",
-        "(info: wake + finish all)",
-        Target::None,
-        0.0,
-        "",
-    ),
-    (
-        "parked_1m_release",
-        "(info: wake + finish all)",
-        Target::None,
-        0.0,
-        "",
-    ),
-    ("metrics_read", "", Target::None, 0.0, "2300"),
-    (
+    Row {
+        ratios: false,
+        ..info("deep_1m_100b_frame", "(info: bytes per level)")
+    },
+    absolute("hot_split", "<= 12 ns", 12.0),
+    info("parked_100k", "(target at 1M)"),
+    absolute("parked_1m", "<= 4.5 KB (4500 B)", 4500.0),
+    info("parked_100k_release", "(info: wake + finish all)"),
+    row("parked_1m_release", "bamboo/Go <= 1", Target::RatioGo(1.0)),
+    info("cpu2", "(info: 2 workers)"),
+    info("cpu2_w1", "(info: 1 worker)"),
+    absolute("cpu2_ratio", "<= 0.6 (2 workers / 1)", 0.6),
+    info("cpu64", "(info: 64 in a burst)"),
+    absolute("cpu64_share", "<= 1.5 (busiest / average)", 1.5),
+    info("metrics_read", ""),
+    row(
         "metrics_per_metric",
         "bamboo/Go <= 0.25",
-        Target::RatioGo,
-        0.25,
-        "28",
+        Target::RatioGo(0.25),
     ),
-    ("metrics_count", "", Target::None, 0.0, "82"),
+    Row {
+        ratios: false,
+        ..info("metrics_count", "")
+    },
 ];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
-    RatioGo,
-    RatioBest,
-    Absolute,
+    RatioGo(f64),
+    RatioBest(f64),
+    /// bamboo/Go and bamboo/may both within their limits.
+    RatioGoAndMay(f64, f64),
+    Absolute(f64),
     None,
 }
 
@@ -136,6 +141,33 @@ fn fmt_note(note: &str) -> String {
     }
 }
 
+/// `cpu2_ratio` per runtime: `cpu2 / cpu2_w1`, round by round (the i-th
+/// value of each; rounds where one of them is missing pair nothing).
+fn derive_cpu2_ratio(cells: &mut BTreeMap<(String, String), Cell>) {
+    for rt in RUNTIMES {
+        let get = |w: &str| cells.get(&(rt.to_string(), w.to_string()));
+        let (Some(w2), Some(w1)) = (get("cpu2"), get("cpu2_w1")) else {
+            continue;
+        };
+        let values: Vec<f64> = w2
+            .values
+            .iter()
+            .zip(&w1.values)
+            .filter(|(_, b)| **b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect();
+        let note = w2.note.clone().or_else(|| w1.note.clone());
+        cells.insert(
+            (rt.to_string(), "cpu2_ratio".to_string()),
+            Cell {
+                values,
+                unit: "w2/w1".into(),
+                note,
+            },
+        );
+    }
+}
+
 pub fn main(path: &str) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
@@ -160,6 +192,8 @@ pub fn main(path: &str) {
             Err(_) => c.note = Some(format!("{} {}", f[2], f[3..].join(" "))),
         }
     }
+
+    derive_cpu2_ratio(&mut cells);
 
     let value = |rt: &str, w: &str| -> Option<f64> {
         cells
@@ -205,14 +239,16 @@ pub fn main(path: &str) {
         "Go",
         "may",
         "tokio",
-        "bamboo/best",
         "bamboo/Go",
+        "bamboo/may",
+        "bamboo/tokio",
+        "bamboo/best",
         "target",
         "met",
-        "Go1.22 earlier",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for &(w, tdesc, kind, limit, reference) in ROWS {
+    for r in ROWS {
+        let w = r.workload;
         if !RUNTIMES
             .iter()
             .any(|rt| cells.contains_key(&(rt.to_string(), w.to_string())))
@@ -227,20 +263,24 @@ pub fn main(path: &str) {
             .unwrap_or_default();
         let b = value("bamboo", w);
         let g = if go_missing { None } else { value("go", w) };
+        let m = value("may", w);
         let best = ["go", "may", "tokio"]
             .iter()
             .filter(|rt| !(go_missing && **rt == "go"))
             .filter_map(|rt| value(rt, w))
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
-        let counts = w == "metrics_count";
         let ratio = |o: Option<f64>| match (b, o) {
-            (Some(b), Some(o)) if o > 0.0 && !counts => format!("{:.2}", b / o),
+            (Some(b), Some(o)) if o > 0.0 && r.ratios => format!("{:.2}", b / o),
             _ => "-".into(),
         };
-        let met = match (kind, b) {
-            (Target::RatioGo, Some(b)) => g.map(|g| b / g <= limit),
-            (Target::RatioBest, Some(b)) => best.map(|p| b / p <= limit),
-            (Target::Absolute, Some(b)) => Some(b <= limit),
+        let met = match (r.kind, b) {
+            (Target::RatioGo(l), Some(b)) => g.map(|g| b / g <= l),
+            (Target::RatioBest(l), Some(b)) => best.map(|p| b / p <= l),
+            (Target::RatioGoAndMay(lg, lm), Some(b)) => match (g, m) {
+                (Some(g), Some(m)) => Some(b / g <= lg && b / m <= lm),
+                _ => None,
+            },
+            (Target::Absolute(l), Some(b)) => Some(b <= l),
             _ => None,
         };
         rows.push(vec![
@@ -251,15 +291,16 @@ pub fn main(path: &str) {
             shown("go", w),
             shown("may", w),
             shown("tokio", w),
-            ratio(best),
             ratio(g),
-            tdesc.into(),
+            ratio(m),
+            ratio(value("tokio", w)),
+            ratio(best),
+            r.target.into(),
             match met {
                 Some(true) => "yes".into(),
                 Some(false) => "NO".into(),
                 None => "".into(),
             },
-            reference.into(),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -302,11 +343,15 @@ pub fn main(path: &str) {
         }
     }
     let n_rounds = cells
-        .get(&("bamboo".to_string(), "spawn_join".to_string()))
-        .map_or(0, |c| c.values.len());
+        .iter()
+        .filter(|((rt, _), _)| rt == "bamboo")
+        .map(|(_, c)| c.values.len())
+        .max()
+        .unwrap_or(0);
     println!();
     println!(
         "median of {n_rounds} round(s) per cell (bamboo min..max: the spread over rounds), each the mean of 3 timed batches in one process (after a warm-up batch); \
-         lower is better everywhere; best = fastest of Go/may/tokio"
+         lower is better everywhere; best = fastest of Go/may/tokio; \
+         cpu2_ratio = cpu2 / cpu2_w1 per round"
     );
 }
