@@ -18,6 +18,7 @@
 //! | `BAMBOO_WORKERS` | `integer` | `1..=1024` | `available_parallelism()` clamped to `1..=1024` (1 if unknown) |
 //! | `BAMBOO_SEGMENT` | `size` | [`MIN_SEGMENT`]`..=`[`MAX_SEGMENT`], then rounded **up** to a power of two | [`DEFAULT_SEGMENT`] |
 //! | `BAMBOO_MAX_STACK` | `size` | resolved (rounded) segment size `..=` [`MAX_STACK_LIMIT`] | [`DEFAULT_MAX_STACK`] |
+//! | `BAMBOO_BLOCKING_THREADS` | `integer` | `1..=`[`MAX_BLOCKING_THREADS`] | [`DEFAULT_BLOCKING_THREADS`] |
 //! | `BAMBOO_DEBUG` | `debug` | see below | all knobs off |
 //!
 //! Builder values go through the same checks (a segment size is rounded up
@@ -73,6 +74,10 @@ pub const MAX_STACK_LIMIT: usize = if usize::BITS >= 64 {
 };
 /// Largest accepted worker count.
 pub const MAX_WORKERS: usize = 1024;
+/// Default cap on blocking-pool threads.
+pub const DEFAULT_BLOCKING_THREADS: usize = 512;
+/// Largest accepted cap on blocking-pool threads.
+pub const MAX_BLOCKING_THREADS: usize = 65536;
 
 // The defaults pass their own checks (DEFAULT_MAX_STACK against any segment).
 const _: () = assert!(MIN_SEGMENT.is_power_of_two() && MAX_SEGMENT.is_power_of_two());
@@ -84,6 +89,7 @@ pub(crate) const ENV_WORKERS: &str = "BAMBOO_WORKERS";
 pub(crate) const ENV_SEGMENT: &str = "BAMBOO_SEGMENT";
 pub(crate) const ENV_MAX_STACK: &str = "BAMBOO_MAX_STACK";
 pub(crate) const ENV_DEBUG: &str = "BAMBOO_DEBUG";
+pub(crate) const ENV_BLOCKING_THREADS: &str = "BAMBOO_BLOCKING_THREADS";
 
 /// Debug knobs from `BAMBOO_DEBUG` (Go's GODEBUG style: `key=value,...`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -194,6 +200,27 @@ fn parse_workers(s: &str) -> Result<usize, String> {
     check_workers(parse_digits(t).unwrap_or(usize::MAX))
 }
 
+/// Parses a `BAMBOO_BLOCKING_THREADS` value (`integer`), checked against the range.
+fn parse_blocking(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "expected a decimal integer in 1..={MAX_BLOCKING_THREADS}"
+        ));
+    }
+    check_blocking(parse_digits(t).unwrap_or(usize::MAX))
+}
+
+fn check_blocking(n: usize) -> Result<usize, String> {
+    if (1..=MAX_BLOCKING_THREADS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "blocking thread cap must be in 1..={MAX_BLOCKING_THREADS}"
+        ))
+    }
+}
+
 fn check_workers(n: usize) -> Result<usize, String> {
     if (1..=MAX_WORKERS).contains(&n) {
         Ok(n)
@@ -279,6 +306,8 @@ pub(crate) struct Config {
     pub segment_size: usize,
     pub max_stack: usize,
     pub debug: DebugFlags,
+    /// Cap on blocking-pool threads.
+    pub blocking_threads: usize,
 }
 
 /// Public copy of the resolved configuration, for the crate's own
@@ -294,6 +323,8 @@ pub struct ResolvedConfig {
     pub max_stack: usize,
     /// `BAMBOO_DEBUG` knobs after builder overrides.
     pub debug: DebugFlags,
+    /// Cap on blocking-pool threads.
+    pub blocking_threads: usize,
 }
 
 /// Builds a [`crate::Runtime`]; unset settings come from `BAMBOO_*`, then defaults.
@@ -309,6 +340,7 @@ pub struct Builder {
     max_stack: Option<usize>,
     force_stack_move: Option<bool>,
     stack_poison: Option<bool>,
+    blocking_threads: Option<usize>,
 }
 
 impl Builder {
@@ -342,6 +374,12 @@ impl Builder {
         self.stack_poison = Some(on);
         self
     }
+    /// Cap on the threads of the blocking pool (`bamboo::blocking`),
+    /// started on demand (default 512).
+    pub fn blocking_threads(&mut self, n: usize) -> &mut Self {
+        self.blocking_threads = Some(n);
+        self
+    }
     /// Start the runtime.
     pub fn build(&mut self) -> Result<crate::Runtime, Error> {
         let cfg = self.resolve(&process_env)?;
@@ -361,6 +399,7 @@ impl Builder {
             segment_size: c.segment_size,
             max_stack: c.max_stack,
             debug: c.debug,
+            blocking_threads: c.blocking_threads,
         })
     }
 
@@ -385,11 +424,24 @@ impl Builder {
             stackmove: self.force_stack_move.unwrap_or(from_env.stackmove),
             stackpoison: self.stack_poison.unwrap_or(from_env.stackpoison),
         };
+        let knob = (
+            self.blocking_threads,
+            "Builder::blocking_threads",
+            ENV_BLOCKING_THREADS,
+        );
+        let blocking_threads = numeric(
+            knob,
+            env,
+            parse_blocking,
+            &check_blocking,
+            DEFAULT_BLOCKING_THREADS,
+        )?;
         Ok(Config {
             workers,
             segment_size: segment,
             max_stack,
             debug,
+            blocking_threads,
         })
     }
 }
@@ -437,6 +489,7 @@ mod tests {
             let got = match var {
                 ENV_WORKERS => c.workers,
                 ENV_SEGMENT => c.segment_size,
+                ENV_BLOCKING_THREADS => c.blocking_threads,
                 _ => c.max_stack,
             };
             assert_eq!(got, n, "{var}={v:?}");
@@ -474,6 +527,25 @@ mod tests {
             &[("1", 1), ("1024", 1024), (" 8 ", 8), ("\t3\n", 3), ("007", 7)],
             &["", " ", "0", "1025", "-1", "+4", "abc", "4.0", "1e3", "0x10", "4 4", "4k", "８",
               "99999999999999999999999999"]);
+    }
+
+    #[test]
+    fn blocking_threads_env() {
+        assert_eq!(
+            resolve_env(&[]).unwrap().blocking_threads,
+            DEFAULT_BLOCKING_THREADS
+        );
+        #[rustfmt::skip]
+        check_var(ENV_BLOCKING_THREADS,
+            &[("1", 1), ("512", 512), (" 64 ", 64), ("65536", 65536), ("08", 8)],
+            &["", " ", "0", "65537", "-1", "+4", "many", "4.0", "0x10", "4k",
+              "99999999999999999999999999"]);
+        let mut b = Builder::default();
+        b.blocking_threads(0);
+        assert_config_rejected(&b, "Builder::blocking_threads", 0);
+        b.blocking_threads(7);
+        let c = resolve_in(&b, &[(ENV_BLOCKING_THREADS, "junk")]).unwrap();
+        assert_eq!(c.blocking_threads, 7);
     }
 
     #[test]

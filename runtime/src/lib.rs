@@ -11,6 +11,7 @@
 mod config;
 mod coro;
 mod error;
+pub mod net;
 mod sched;
 mod signal;
 pub mod stack;
@@ -19,5 +20,6 @@ pub mod sync;
 pub use config::{parse_size, Builder, DebugFlags};
 pub use coro::{grow, remaining_stack, system_stack};
 pub use error::{Error, JoinError};
+pub use sched::blocking::blocking;
 pub use sched::counters::{CounterSnapshot, LATENCY_BUCKETS, LATENCY_COUNTS};
 pub use sched::{sleep, spawn, yield_now, Handle, JoinHandle, MetricsGuard, Runtime, StopTheWorld};

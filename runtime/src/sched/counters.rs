@@ -116,6 +116,10 @@ pub(crate) struct WorkerCounters {
     pub system_stack_calls: OwnedCounter,
     /// Times this worker went idle (parked its thread).
     pub idle_parks: OwnedCounter,
+    /// Coroutines of this worker parked on a socket now.
+    pub io_wait: OwnedCounter,
+    /// `blocking` calls made by coroutines of this worker.
+    pub blocking_calls: OwnedCounter,
     /// Runnable-to-running latency histogram (sampled).
     pub latency: [OwnedCounter; LATENCY_COUNTS],
     /// Sum of sampled latencies, nanoseconds.
@@ -188,6 +192,8 @@ impl Counters {
             s.timers += w.timers.get();
             s.system_stack_calls += w.system_stack_calls.get();
             s.idle_parks += w.idle_parks.get();
+            s.io_wait = s.io_wait.wrapping_add(w.io_wait.get());
+            s.blocking_calls += w.blocking_calls.get();
             for (i, c) in w.latency.iter().enumerate() {
                 s.latency_counts[i] += c.get();
             }
@@ -268,6 +274,12 @@ pub struct CounterSnapshot {
     pub system_stack_calls: u64,
     /// Times a worker went idle.
     pub idle_parks: u64,
+    /// Coroutines parked waiting for a socket now.
+    pub io_wait: u64,
+    /// `blocking` calls from coroutines (cumulative).
+    pub blocking_calls: u64,
+    /// Blocking-pool threads alive.
+    pub blocking_threads: u64,
     /// Stop-the-world pauses.
     pub stw: u64,
     /// Worker threads.

@@ -12,8 +12,10 @@
 //! user's, and ours: the segment cache). Moving it would leave those dangling,
 //! so stealing is limited to coroutines that have not started.
 
+pub(crate) mod blocking;
 pub mod counters;
 pub(crate) mod park;
+pub(crate) mod poller;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod worker;
@@ -60,13 +62,23 @@ impl Runtime {
         let n = cfg.workers;
         let deques: Vec<Worker<Unstarted>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let stealers = deques.iter().map(Worker::stealer).collect();
-        let shared = Arc::new(Shared::new(cfg, stealers));
+        let mut polls = Vec::with_capacity(n);
+        let mut pollers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (p, s) = poller::new_poller().map_err(|e| Error::Os {
+                op: "creating a worker's poller (epoll)",
+                message: e.to_string(),
+            })?;
+            polls.push(p);
+            pollers.push(s);
+        }
+        let shared = Arc::new(Shared::new(cfg, stealers, pollers));
         let mut threads = Vec::with_capacity(n);
-        for (idx, deque) in deques.into_iter().enumerate() {
+        for ((idx, deque), poll) in deques.into_iter().enumerate().zip(polls) {
             let s = shared.clone();
             let t = match std::thread::Builder::new()
                 .name(format!("bamboo-worker-{idx}"))
-                .spawn(move || worker::run(s, idx, deque))
+                .spawn(move || worker::run(s, idx, deque, poll))
             {
                 Ok(t) => t,
                 Err(e) => {
@@ -221,9 +233,12 @@ impl Handle {
     /// A racy snapshot of every counter (exact while the world is stopped
     /// and read from the system stack).
     pub fn counters(&self) -> CounterSnapshot {
-        self.shared
+        let mut c = self
+            .shared
             .counters
-            .snapshot(self.shared.cfg.segment_size as u64)
+            .snapshot(self.shared.cfg.segment_size as u64);
+        c.blocking_threads = self.shared.blocking.threads.load(Relaxed);
+        c
     }
 
     /// Move every worker's cached segments to the pool and scavenge past the

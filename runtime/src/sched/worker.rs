@@ -12,8 +12,12 @@
 //!   moves them to its ready queue at its next safe point.
 //! - Safe points are between coroutine slices: there the worker checks for
 //!   stop-the-world and shutdown.
-//! - Idle workers spin briefly, then park their thread (no busy waiting),
-//!   after releasing their segment-cache lock.
+//! - Idle workers spin briefly, then wait in their poller (`poller.rs`):
+//!   one `epoll_wait` for socket readiness, the next timer and wake-ups
+//!   from other threads (no busy waiting), after releasing their
+//!   segment-cache lock. A running worker also polls without waiting every
+//!   `POLL_EVERY` slices, so sockets registered here are served while it
+//!   is busy.
 //!
 //! Lock order (outermost first): stop-the-world lock (`stw_lock`, a
 //! coroutine semaphore) → metrics lock → worker cache locks (by index) →
@@ -31,7 +35,9 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 
+use super::blocking::BlockingPool;
 use super::counters::{latency_bucket, Counters};
+use super::poller::{LocalPoll, PollerShared};
 use super::task::{TaskShared, Unstarted, PARK_DONE, PARK_IDLE, PARK_PARKED};
 use super::timer::Timers;
 use crate::config::Config;
@@ -45,12 +51,18 @@ use crate::stack::pool::Pool;
 const SPIN_ROUNDS: u32 = 16;
 const SPIN_PAUSES: u32 = 24;
 
+/// A busy worker polls its sockets (without waiting) once per this many
+/// slices (Go's scheduler checks the netpoller every 61 schedule ticks).
+const POLL_EVERY: u64 = 61;
+
 /// Shared state of one worker.
 pub(crate) struct WorkerShared {
     pub remote: SegQueue<Arc<TaskShared>>,
     pub thread: OnceLock<Thread>,
     pub sleeping: AtomicBool,
     pub cache: Arc<Mutex<SegCache>>,
+    /// Its poller's registry and waker: the way to wake this worker.
+    pub poller: Arc<PollerShared>,
 }
 
 /// Stop-the-world rendezvous. `parked` counts workers stopped at a safe
@@ -77,22 +89,31 @@ pub(crate) struct Shared {
     pub stw_lock: crate::sync::Semaphore,
     pub metrics_lock: crate::sync::Semaphore,
     pub epoch: Instant,
+    pub blocking: Arc<BlockingPool>,
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: Config, stealers: Vec<Stealer<Unstarted>>) -> Shared {
+    pub(crate) fn new(
+        cfg: Config,
+        stealers: Vec<Stealer<Unstarted>>,
+        pollers: Vec<Arc<PollerShared>>,
+    ) -> Shared {
         let n = cfg.workers;
+        debug_assert_eq!(pollers.len(), n);
         let counters = Arc::new(Counters::new(n));
         let pool = Arc::new(Pool::new(counters.clone()));
         Shared {
-            workers: (0..n)
-                .map(|_| WorkerShared {
+            workers: pollers
+                .into_iter()
+                .map(|poller| WorkerShared {
                     remote: SegQueue::new(),
                     thread: OnceLock::new(),
                     sleeping: AtomicBool::new(false),
                     cache: Arc::new(Mutex::new(SegCache::new(cfg.debug.stackpoison))),
+                    poller,
                 })
                 .collect(),
+            blocking: BlockingPool::new(cfg.blocking_threads),
             cfg,
             counters,
             pool,
@@ -118,9 +139,7 @@ impl Shared {
 
     pub(crate) fn unpark_all(&self) {
         for w in self.workers.iter() {
-            if let Some(t) = w.thread.get() {
-                t.unpark();
-            }
+            w.poller.wake();
         }
     }
 
@@ -132,9 +151,7 @@ impl Shared {
         }
         for w in self.workers.iter() {
             if w.sleeping.load(Relaxed) && w.sleeping.swap(false, AcqRel) {
-                if let Some(t) = w.thread.get() {
-                    t.unpark();
-                }
+                w.poller.wake();
                 return;
             }
         }
@@ -167,6 +184,7 @@ impl Shared {
     /// Set the shutdown flag and wake every worker, stopped ones included.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, SeqCst);
+        self.blocking.shutdown();
         {
             let _g = self.stw.stopped.lock();
             self.stw.cv.notify_all();
@@ -225,6 +243,7 @@ pub(crate) struct Local {
     pub ready: RefCell<VecDeque<usize>>,
     pub unstarted: Worker<Unstarted>,
     pub timers: RefCell<Timers>,
+    pub poll: RefCell<LocalPoll>,
 }
 
 thread_local! {
@@ -277,9 +296,7 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
     w.remote.push(task.clone());
     fence(SeqCst);
     if w.sleeping.load(Relaxed) {
-        if let Some(t) = w.thread.get() {
-            t.unpark();
-        }
+        w.poller.wake();
     }
 }
 
@@ -317,7 +334,7 @@ enum Next {
 }
 
 /// Body of a worker thread.
-pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
+pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>, poll: LocalPoll) {
     let _alt = crate::signal::AltStack::install();
     let ctx = match StackCtx::new(
         shared.pool.clone(),
@@ -337,6 +354,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
         ready: RefCell::new(VecDeque::with_capacity(256)),
         unstarted: deque,
         timers: RefCell::new(Timers::default()),
+        poll: RefCell::new(poll),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
 
@@ -361,6 +379,9 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>) {
             }
         }
         tick = tick.wrapping_add(1);
+        if tick.is_multiple_of(POLL_EVERY) {
+            poll_now(&local, Some(std::time::Duration::ZERO));
+        }
         match pick(&local, tick, prefer_new) {
             Some(Next::Ready(slot)) => prefer_new = run_slice(&local, &mut slab, slot),
             Some(Next::New(mut u)) => {
@@ -545,7 +566,17 @@ fn has_work(local: &Local) -> bool {
             .is_some_and(|d| d <= Instant::now())
 }
 
+/// Poll this worker's sockets, waiting up to `timeout` (`None`: until a
+/// wake-up), and wake their waiters. True if any socket was ready.
+fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
+    let me = &local.shared.workers[local.idx];
+    local.poll.borrow_mut().poll(&me.poller, timeout) > 0
+}
+
 fn idle(local: &Local) {
+    if poll_now(local, Some(std::time::Duration::ZERO)) {
+        return;
+    }
     for _ in 0..SPIN_ROUNDS {
         if has_work(local) {
             return;
@@ -564,10 +595,11 @@ fn idle(local: &Local) {
     local.ctx.release_cache();
     if !has_work(local) {
         local.ctx.wc().idle_parks.add(1);
-        match local.timers.borrow().next_deadline() {
-            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
-            None => std::thread::park(),
-        }
+        let next = local.timers.borrow().next_deadline();
+        poll_now(
+            local,
+            next.map(|d| d.saturating_duration_since(Instant::now())),
+        );
     }
     me.sleeping.store(false, SeqCst);
     s.sleepers.fetch_sub(1, SeqCst);

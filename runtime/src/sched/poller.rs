@@ -1,0 +1,399 @@
+//! The poller: one epoll instance (through `mio`) per worker. It is the
+//! worker's idle wait *and* the source of socket readiness.
+//!
+//! Contract:
+//! - Each worker owns a [`LocalPoll`] (the `mio::Poll` and its event
+//!   buffer; only the worker thread polls it) and shares a [`PollerShared`]
+//!   (registry, waker, token table) with every thread.
+//! - An idle worker blocks in [`LocalPoll::poll`] with the timeout of its
+//!   next timer. Other threads wake it with [`PollerShared::wake`] (mio's
+//!   eventfd waker): this replaces a bare thread park/unpark, so one call
+//!   waits for I/O, the next timer and cross-thread wake-ups.
+//! - A socket ([`Registration`]) is registered once, edge-triggered, for
+//!   reading and writing, on the poller of the worker whose coroutine first
+//!   has to wait on it; it stays there until the socket is dropped (one
+//!   `epoll_ctl(ADD)`, one `DEL`, never one per read).
+//! - Readiness is a pair of generation counters per socket (read, write).
+//!   The poller bumps a counter, then takes the socket's waiter list and
+//!   unparks every waiter of that direction: the unpark puts the coroutine
+//!   back on *its own* worker (through that worker's remote queue and waker
+//!   when it lives elsewhere), so started coroutines still never migrate.
+//!
+//! Wait protocol (no lost wake-up, no readiness bit to clear):
+//! ```text
+//!   waiter                                  poller (any worker)
+//!   g = gen[dir]                            event for the socket
+//!   op() -> WouldBlock                      gen[dir] += 1
+//!   lock waiters                            lock waiters
+//!     gen[dir] != g ? retry op                take waiters of dir
+//!     push (key, unparker)                  unlock
+//!   unlock                                  unpark each
+//!   park (until deadline)
+//!   lock waiters; remove key; unlock; retry op
+//! ```
+//! The waiter's check and the poller's take are both under the socket's
+//! waiter lock, and the poller bumps the counter before it locks: either
+//! the waiter sees the new counter (and retries) or the poller sees the
+//! waiter (and unparks it).
+//!
+//! From a plain thread (no coroutine), a wait is one `poll(2)` on the
+//! socket's descriptor with the remaining timeout: the calls block like
+//! std's.
+
+use std::io;
+use std::os::fd::{AsFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use parking_lot::Mutex;
+
+use super::park::{self, Unparker};
+
+/// The waker's token; sockets get slab indices below it.
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// Events taken per `epoll_wait`.
+const EVENTS: usize = 256;
+
+/// Which readiness a waiter needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Readable (or peer closed, or error).
+    Read = 0,
+    /// Writable (or error).
+    Write = 1,
+}
+
+/// The part of a worker's poller other threads use.
+pub(crate) struct PollerShared {
+    registry: Registry,
+    waker: Waker,
+    /// Token -> socket state. Locked to register, deregister and dispatch.
+    ios: Mutex<TokenTable>,
+}
+
+#[derive(Default)]
+struct TokenTable {
+    entries: Vec<Option<Arc<IoState>>>,
+    free: Vec<usize>,
+}
+
+/// The worker-thread-only part: the `mio::Poll` and its event buffer.
+pub(crate) struct LocalPoll {
+    poll: Poll,
+    events: Events,
+    ready: Vec<(Arc<IoState>, bool, bool)>,
+}
+
+/// Create one worker's poller.
+pub(crate) fn new_poller() -> io::Result<(LocalPoll, Arc<PollerShared>)> {
+    let poll = Poll::new()?;
+    let registry = poll.registry().try_clone()?;
+    let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
+    Ok((
+        LocalPoll {
+            poll,
+            events: Events::with_capacity(EVENTS),
+            ready: Vec::with_capacity(EVENTS),
+        },
+        Arc::new(PollerShared {
+            registry,
+            waker,
+            ios: Mutex::new(TokenTable::default()),
+        }),
+    ))
+}
+
+impl PollerShared {
+    /// Make the owner's current or next [`LocalPoll::poll`] return.
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            crate::stack::os::fatal(format_args!("poller wake-up failed: {e}"));
+        }
+    }
+}
+
+impl LocalPoll {
+    /// Wait up to `timeout` (`None`: until woken) for events, then wake the
+    /// waiters of every socket that became ready. Returns the number of
+    /// socket events (wake-ups from the waker are not counted).
+    pub(crate) fn poll(&mut self, shared: &PollerShared, timeout: Option<Duration>) -> usize {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
+            Err(e) => crate::stack::os::fatal(format_args!("epoll_wait failed: {e}")),
+        }
+        if self.events.is_empty() {
+            return 0;
+        }
+        {
+            let t = shared.ios.lock();
+            for ev in self.events.iter() {
+                let tok = ev.token();
+                if tok == WAKE_TOKEN {
+                    continue;
+                }
+                let Some(Some(io)) = t.entries.get(tok.0) else {
+                    continue; // deregistered since: a stale event
+                };
+                let err = ev.is_error();
+                let r = ev.is_readable() || ev.is_read_closed() || ev.is_priority() || err;
+                let w = ev.is_writable() || ev.is_write_closed() || err;
+                self.ready.push((io.clone(), r, w));
+            }
+        }
+        let n = self.ready.len();
+        for (io, r, w) in self.ready.drain(..) {
+            io.ready(r, w);
+        }
+        n
+    }
+}
+
+/// Readiness state and waiters of one socket.
+pub(crate) struct IoState {
+    gen: [AtomicU64; 2],
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    next_key: u64,
+    list: Vec<(u64, Dir, Unparker)>,
+}
+
+impl IoState {
+    fn new() -> IoState {
+        IoState {
+            gen: [AtomicU64::new(0), AtomicU64::new(0)],
+            waiters: Mutex::new(Waiters::default()),
+        }
+    }
+
+    /// Called by the poller: bump the counters, wake the waiters.
+    fn ready(&self, read: bool, write: bool) {
+        if read {
+            self.gen[Dir::Read as usize].fetch_add(1, SeqCst);
+        }
+        if write {
+            self.gen[Dir::Write as usize].fetch_add(1, SeqCst);
+        }
+        let mut woken: Vec<Unparker> = Vec::new();
+        {
+            let mut w = self.waiters.lock();
+            if w.list.is_empty() {
+                return;
+            }
+            w.list.retain(|(_, d, u)| {
+                let hit = (*d == Dir::Read && read) || (*d == Dir::Write && write);
+                if hit {
+                    woken.push(u.clone());
+                }
+                !hit
+            });
+        }
+        for u in woken {
+            u.unpark();
+        }
+    }
+}
+
+/// Where a socket is registered (set once).
+struct Registered {
+    poller: Arc<PollerShared>,
+    token: usize,
+}
+
+/// A socket's readiness source: lazily registered with the poller of the
+/// worker that first waits on it, deregistered on drop.
+///
+/// The owner must keep the descriptor `fd` open for as long as the
+/// `Registration` lives (declare the `Registration` field before the socket
+/// field, so it is dropped first).
+pub(crate) struct Registration {
+    fd: RawFd,
+    io: Arc<IoState>,
+    reg: OnceLock<Registered>,
+    init: Mutex<()>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .field("registered", &self.reg.get().is_some())
+            .finish()
+    }
+}
+
+impl Registration {
+    /// A registration for the (non-blocking) descriptor `fd`.
+    pub(crate) fn new(fd: &impl AsFd) -> Registration {
+        use std::os::fd::AsRawFd;
+        Registration {
+            fd: fd.as_fd().as_raw_fd(),
+            io: Arc::new(IoState::new()),
+            reg: OnceLock::new(),
+            init: Mutex::new(()),
+        }
+    }
+
+    /// Register with the current worker's poller, once.
+    fn ensure_registered(&self) -> io::Result<()> {
+        if self.reg.get().is_some() {
+            return Ok(());
+        }
+        let _g = self.init.lock();
+        if self.reg.get().is_some() {
+            return Ok(());
+        }
+        let poller = super::worker::with_local(|l| l.shared.workers[l.idx].poller.clone())
+            .ok_or_else(|| io::Error::other("socket wait on a coroutine off its worker"))?;
+        let token = {
+            let mut t = poller.ios.lock();
+            match t.free.pop() {
+                Some(i) => {
+                    t.entries[i] = Some(self.io.clone());
+                    i
+                }
+                None => {
+                    t.entries.push(Some(self.io.clone()));
+                    t.entries.len() - 1
+                }
+            }
+        };
+        let r = poller.registry.register(
+            &mut SourceFd(&self.fd),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = r {
+            let mut t = poller.ios.lock();
+            t.entries[token] = None;
+            t.free.push(token);
+            return Err(e);
+        }
+        let _ = self.reg.set(Registered { poller, token });
+        Ok(())
+    }
+
+    /// Run `op` until it does something other than `WouldBlock`, waiting
+    /// for `dir` readiness in between: parks a coroutine, blocks a plain
+    /// thread. Past `deadline`, gives `TimedOut`.
+    pub(crate) fn io<R>(
+        &self,
+        src: &impl AsFd,
+        dir: Dir,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let coroutine = crate::coro::has_task();
+        loop {
+            let g = self.io.gen[dir as usize].load(SeqCst);
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timed_out());
+            }
+            if coroutine {
+                self.ensure_registered()?;
+                self.park(dir, g, deadline);
+            } else {
+                wait_thread(src, dir, deadline)?;
+            }
+        }
+    }
+
+    /// Park the calling coroutine until `gen[dir]` moves past `g`, the
+    /// deadline passes, or a spurious wake-up.
+    fn park(&self, dir: Dir, g: u64, deadline: Option<Instant>) {
+        let key = {
+            let mut w = self.io.waiters.lock();
+            if self.io.gen[dir as usize].load(SeqCst) != g {
+                return; // readiness arrived since the attempt: retry
+            }
+            w.next_key += 1;
+            let key = w.next_key;
+            w.list.push((key, dir, park::current_unparker()));
+            key
+        };
+        let _waiting = IoWaitGuard::new(&self.io, key);
+        match deadline {
+            Some(d) => park::park_until(d),
+            None => park::park(),
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(r) = self.reg.get() {
+            // The descriptor is still open (the owner drops it after us).
+            let _ = r.poller.registry.deregister(&mut SourceFd(&self.fd));
+            let mut t = r.poller.ios.lock();
+            t.entries[r.token] = None;
+            t.free.push(r.token);
+        }
+    }
+}
+
+/// Counts the coroutine in `/sched/coroutines/io-wait` and takes its
+/// waiter entry out when the wait ends (woken, timed out, or unwound).
+struct IoWaitGuard<'a> {
+    io: &'a IoState,
+    key: u64,
+}
+
+impl<'a> IoWaitGuard<'a> {
+    fn new(io: &'a IoState, key: u64) -> Self {
+        if let Some(ctx) = crate::coro::ctx() {
+            ctx.wc().io_wait.add(1);
+        }
+        IoWaitGuard { io, key }
+    }
+}
+
+impl Drop for IoWaitGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(ctx) = crate::coro::ctx() {
+            ctx.wc().io_wait.sub(1);
+        }
+        let mut w = self.io.waiters.lock();
+        let key = self.key;
+        w.list.retain(|(k, _, _)| *k != key);
+    }
+}
+
+/// A plain thread's wait: `poll(2)` on the descriptor until it is ready
+/// for `dir` or the deadline passes (the caller retries its operation).
+fn wait_thread(src: &impl AsFd, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let flags = match dir {
+        Dir::Read => PollFlags::IN | PollFlags::RDHUP,
+        Dir::Write => PollFlags::OUT,
+    };
+    let mut fds = [PollFd::new(src, flags)];
+    let ts = deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        }
+    });
+    match poll(&mut fds, ts.as_ref()) {
+        Ok(_) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INTR => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `TimedOut`, as std's sockets report an expired timeout.
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "operation timed out")
+}
