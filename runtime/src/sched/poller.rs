@@ -173,6 +173,19 @@ impl IoState {
         }
     }
 
+    /// Add a waiter for `dir`, unless readiness arrived since the caller
+    /// read generation `g` (then `None`: retry the operation).
+    fn enqueue(&self, dir: Dir, g: u64, u: Unparker) -> Option<u64> {
+        let mut w = self.waiters.lock();
+        if self.gen[dir as usize].load(SeqCst) != g {
+            return None;
+        }
+        w.next_key += 1;
+        let key = w.next_key;
+        w.list.push((key, dir, u));
+        Some(key)
+    }
+
     /// Called by the poller: bump the counters, wake the waiters.
     fn ready(&self, read: bool, write: bool) {
         if read {
@@ -313,15 +326,8 @@ impl Registration {
     /// Park the calling coroutine until `gen[dir]` moves past `g`, the
     /// deadline passes, or a spurious wake-up.
     fn park(&self, dir: Dir, g: u64, deadline: Option<Instant>) {
-        let key = {
-            let mut w = self.io.waiters.lock();
-            if self.io.gen[dir as usize].load(SeqCst) != g {
-                return; // readiness arrived since the attempt: retry
-            }
-            w.next_key += 1;
-            let key = w.next_key;
-            w.list.push((key, dir, park::current_unparker()));
-            key
+        let Some(key) = self.io.enqueue(dir, g, park::current_unparker()) else {
+            return; // readiness arrived since the attempt: retry
         };
         let _waiting = IoWaitGuard::new(&self.io, key);
         match deadline {
@@ -396,4 +402,52 @@ fn wait_thread(src: &impl AsFd, dir: Dir, deadline: Option<Instant>) -> io::Resu
 /// `TimedOut`, as std's sockets report an expired timeout.
 pub(crate) fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "operation timed out")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Unparker {
+        Unparker::Thread(std::thread::current())
+    }
+
+    /// The interleaving a naive "check, then wait" loses: readiness lands
+    /// between the failed attempt and the enqueue. The waiter must see it
+    /// and retry instead of waiting for an edge that already passed.
+    #[test]
+    fn readiness_between_attempt_and_enqueue_is_not_lost() {
+        let io = IoState::new();
+        let g = io.gen[Dir::Read as usize].load(SeqCst);
+        // op() -> WouldBlock here; then the poller reports the socket ready.
+        io.ready(true, false);
+        assert_eq!(
+            io.enqueue(Dir::Read, g, me()),
+            None,
+            "stale generation enqueued"
+        );
+        assert!(io.waiters.lock().list.is_empty());
+    }
+
+    /// A waiter enqueued before the event is woken by it (and only by its
+    /// direction).
+    #[test]
+    fn enqueued_waiters_are_woken_by_their_direction() {
+        let io = IoState::new();
+        let g = io.gen[Dir::Write as usize].load(SeqCst);
+        let key = io.enqueue(Dir::Write, g, me()).expect("current generation");
+        io.ready(true, false);
+        assert_eq!(
+            io.waiters.lock().list.len(),
+            1,
+            "a read event woke a writer"
+        );
+        io.ready(false, true);
+        assert!(io.waiters.lock().list.is_empty());
+        // The unpark left a token: this park returns at once.
+        let t = Instant::now();
+        std::thread::park_timeout(Duration::from_secs(5));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(key > 0);
+    }
 }
