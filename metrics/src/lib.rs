@@ -32,6 +32,7 @@
 
 mod check;
 pub mod prometheus;
+mod serve;
 mod table;
 
 pub use check::{check, Mismatch};
@@ -250,6 +251,12 @@ pub struct MemStats {
     pub idle_parks: u64,
     /// Stop-the-world pauses (`/sched/stop-the-world:events`).
     pub stop_the_world: u64,
+    /// Coroutines parked on a socket now (`/sched/coroutines/io-wait:coroutines`).
+    pub io_wait: u64,
+    /// `bamboo::blocking` calls from coroutines (`/sched/blocking/calls:calls`).
+    pub blocking_calls: u64,
+    /// Blocking-pool threads alive (`/sched/blocking/threads:threads`).
+    pub blocking_threads: u64,
     /// Worker threads (`/sched/workers:threads`).
     pub workers: u64,
     /// Usable bytes of a coroutine's first segment (`/stack/starting-size:bytes`).
@@ -301,6 +308,9 @@ impl MemStats {
             system_stack_calls: c.system_stack_calls,
             idle_parks: c.idle_parks,
             stop_the_world: c.stw,
+            io_wait: c.io_wait,
+            blocking_calls: c.blocking_calls,
+            blocking_threads: c.blocking_threads,
             workers: c.workers,
             starting_size: c.starting_size,
             max_stack,

@@ -260,3 +260,5 @@ bamboo_sched_latencies_seconds_count 6
         assert_eq!(encode(&samples), "");
     }
 }
+
+pub use crate::serve::{serve, IDLE_TIMEOUT};

@@ -94,6 +94,20 @@ pub(crate) const METRICS: &[Metric] = &[
         "All memory the runtime mapped for stacks: the sum of every other /memory/classes/ metric."
     ),
     metric!(
+        "/sched/blocking/calls:calls",
+        Uint64,
+        true,
+        field!(blocking_calls),
+        "Calls of bamboo::blocking made by coroutines (each ran on a blocking-pool thread)."
+    ),
+    metric!(
+        "/sched/blocking/threads:threads",
+        Uint64,
+        false,
+        field!(blocking_threads, inexact),
+        "Blocking-pool threads alive now (started on demand up to the cap; idle ones exit after 10 s)."
+    ),
+    metric!(
         "/sched/coroutines/created:coroutines",
         Uint64,
         true,
@@ -106,6 +120,13 @@ pub(crate) const METRICS: &[Metric] = &[
         true,
         field!(coroutines_finished),
         "Coroutines that finished (returned, panicked or were unwound at shutdown)."
+    ),
+    metric!(
+        "/sched/coroutines/io-wait:coroutines",
+        Uint64,
+        false,
+        field!(io_wait),
+        "Coroutines parked now waiting for a socket to become ready (accept, connect, read, write)."
     ),
     metric!(
         "/sched/coroutines/not-started:coroutines",

@@ -255,6 +255,36 @@ impl Churn {
                 }
                 drop(to_pong);
             }));
+            // Socket ping-pong (io-wait moves) and blocking calls.
+            let (st, o) = (stop.clone(), ops.clone());
+            let l = bamboo::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = l.local_addr().expect("local_addr");
+            handles.push(h.spawn(move || {
+                use std::io::{Read, Write};
+                let (mut s, _) = l.accept().expect("accept");
+                let mut b = [0u8; 8];
+                while s.read_exact(&mut b).is_ok() {
+                    let v = grow(|| u64::from_le_bytes(b) + 1);
+                    if s.write_all(&v.to_le_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }));
+            handles.push(h.spawn(move || {
+                use std::io::{Read, Write};
+                let mut c = bamboo::net::TcpStream::connect(addr).expect("connect");
+                let mut v = 0u64;
+                while !st.load(Relaxed) {
+                    c.write_all(&v.to_le_bytes()).expect("echo alive");
+                    let mut b = [0u8; 8];
+                    c.read_exact(&mut b).expect("echo replies");
+                    v = u64::from_le_bytes(b);
+                    if v % 64 == 0 {
+                        v = bamboo::blocking(move || v + 1);
+                    }
+                    o.fetch_add(1, Relaxed);
+                }
+            }));
         }
         Churn { stop, ops, handles }
     }
