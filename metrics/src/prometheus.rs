@@ -18,10 +18,15 @@
 //! otherwise it is estimated from the buckets (midpoint of each finite
 //! bucket, lower edge of an unbounded one).
 //!
+//! [`serve`] serves this text at `GET /metrics` from a coroutine of the
+//! runtime itself.
+//!
 //! Samples with [`Value::Bad`], unknown names, or a name already encoded
 //! earlier in the slice are skipped.
 
 use std::fmt::Write as _;
+
+pub use crate::serve::{serve, IDLE_TIMEOUT};
 
 use crate::{describe, Description, Histogram, Sample, Value};
 
@@ -260,5 +265,3 @@ bamboo_sched_latencies_seconds_count 6
         assert_eq!(encode(&samples), "");
     }
 }
-
-pub use crate::serve::{serve, IDLE_TIMEOUT};
