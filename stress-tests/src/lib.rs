@@ -3,7 +3,7 @@
 //!
 //! The library is what both the `bamboo-stress` CLI (`src/main.rs`) and the
 //! longtests (`tests/longtest.rs`) drive:
-//! - [`workloads`]: spawn-storm, deep-recursion, ping-pong, tree and mixed;
+//! - [`workloads`]: spawn-storm, deep-recursion, ping-pong, tree, net-echo and mixed;
 //!   each verifies its own results ([`stats::Shared`] counts them);
 //! - [`monitor`]: a coroutine calling `bamboo_metrics::read_consistent`
 //!   continuously and checking every equality it guarantees

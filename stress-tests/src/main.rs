@@ -93,7 +93,7 @@ fn main() -> ExitCode {
     if !cli.json {
         if demo {
             println!(
-                "bamboo-stress demo: {:.0} s of `mixed` (spawn-storm, deep-recursion, ping-pong and tree at once) \
+                "bamboo-stress demo: {:.0} s of `mixed` (spawn-storm, deep-recursion, ping-pong, tree and net-echo at once) \
                  while a monitor checks every metric against MemStats with read_consistent.\n\
                  Run more with `bamboo-stress <WORKLOAD> --duration 30s [--stack-move --stack-poison] [--plot run.svg]`; \
                  `bamboo-stress --help` lists the workloads and options.\n",

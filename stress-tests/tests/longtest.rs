@@ -3,7 +3,7 @@
 //! checking `read_consistent` all along — like Go's longtest builders
 //! running the runtime tests under `mayMoreStackMove`.
 //!
-//! `STRESS_SECS` is the total time, split evenly across the five workloads
+//! `STRESS_SECS` is the total time, split evenly across the six workloads
 //! (default 25, so CI stays fast; `STRESS_SECS=600` is the long run). The
 //! tests take turns (one runtime at a time owns the machine), and each
 //! prints its figures to stderr, uncaptured, so CI logs show how many
@@ -16,7 +16,7 @@ use std::time::Duration;
 use bamboo_stress::report::{figures, group};
 use bamboo_stress::{run, RunConfig, Workload};
 
-/// Default total seconds across all five workloads.
+/// Default total seconds across all six workloads.
 const DEFAULT_SECS: f64 = 25.0;
 
 /// One stress run at a time.
@@ -93,6 +93,11 @@ fn ping_pong() {
 #[test]
 fn tree() {
     longtest(Workload::Tree);
+}
+
+#[test]
+fn net_echo() {
+    longtest(Workload::NetEcho);
 }
 
 #[test]

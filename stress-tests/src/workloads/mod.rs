@@ -10,6 +10,7 @@
 //! `mixed` runs one driver per single workload at the same time.
 
 pub mod deep_recursion;
+pub mod net_echo;
 pub mod ping_pong;
 pub mod spawn_storm;
 pub mod tree;
@@ -30,17 +31,20 @@ pub enum Workload {
     PingPong,
     /// Recursive fork/join trees: spawn children, recurse through `grow`, sum.
     Tree,
+    /// An echo server and its clients over loopback TCP, every byte checked.
+    NetEcho,
     /// All of the above at once.
     Mixed,
 }
 
 impl Workload {
     /// Every workload, in command-line order.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::SpawnStorm,
         Workload::DeepRecursion,
         Workload::PingPong,
         Workload::Tree,
+        Workload::NetEcho,
         Workload::Mixed,
     ];
 
@@ -51,6 +55,7 @@ impl Workload {
             Workload::DeepRecursion => "deep-recursion",
             Workload::PingPong => "ping-pong",
             Workload::Tree => "tree",
+            Workload::NetEcho => "net-echo",
             Workload::Mixed => "mixed",
         }
     }
@@ -62,6 +67,7 @@ impl Workload {
             Workload::DeepRecursion => &[Single::DeepRecursion],
             Workload::PingPong => &[Single::PingPong],
             Workload::Tree => &[Single::Tree],
+            Workload::NetEcho => &[Single::NetEcho],
             Workload::Mixed => &Single::ALL,
         }
     }
@@ -84,15 +90,18 @@ pub enum Single {
     PingPong,
     /// See [`tree`].
     Tree,
+    /// See [`net_echo`].
+    NetEcho,
 }
 
 impl Single {
     /// Every single workload.
-    pub const ALL: [Single; 4] = [
+    pub const ALL: [Single; 5] = [
         Single::SpawnStorm,
         Single::DeepRecursion,
         Single::PingPong,
         Single::Tree,
+        Single::NetEcho,
     ];
 
     /// Position in [`Single::ALL`].
@@ -107,6 +116,7 @@ impl Single {
             Single::DeepRecursion => "deep-recursion",
             Single::PingPong => "ping-pong",
             Single::Tree => "tree",
+            Single::NetEcho => "net-echo",
         }
     }
 
@@ -117,6 +127,7 @@ impl Single {
             Single::DeepRecursion => deep_recursion::round(shared, round),
             Single::PingPong => ping_pong::round(shared, round),
             Single::Tree => tree::round(shared, round),
+            Single::NetEcho => net_echo::round(shared, round),
         }
     }
 }
