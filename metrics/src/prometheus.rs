@@ -26,7 +26,7 @@
 
 use std::fmt::Write as _;
 
-pub use crate::serve::{serve, IDLE_TIMEOUT};
+pub use crate::serve::serve;
 
 use crate::{describe, Description, Histogram, Sample, Value};
 

@@ -10,7 +10,7 @@
 //! - keep-alive: HTTP/1.1 connections stay open unless the request says
 //!   `Connection: close`; HTTP/1.0 ones close unless it says `keep-alive`.
 //!   Pipelined requests are answered in order. A connection idle for
-//!   [`IDLE_TIMEOUT`] is closed.
+//!   60 s is closed.
 //!
 //! The accept loop survives running out of descriptors (`EMFILE`,
 //! `ENFILE`) and other transient accept errors the way Go's `net/http`
@@ -26,7 +26,7 @@ use bamboo::{Handle, JoinHandle};
 use crate::{all_samples, prometheus::encode, read, Sample};
 
 /// An idle keep-alive connection is closed after this long.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 << 10;

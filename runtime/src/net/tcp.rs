@@ -17,7 +17,7 @@ use super::{each_addr, Timeouts};
 use crate::sched::poller::{Dir, Registration};
 
 /// Backlog asked for by [`TcpListener::bind`] (the kernel caps it).
-pub const LISTEN_BACKLOG: i32 = 65535;
+const LISTEN_BACKLOG: i32 = 65535;
 
 /// A TCP socket server, listening for connections (like
 /// `std::net::TcpListener`; `accept` parks the coroutine).
@@ -47,7 +47,7 @@ impl TcpListener {
     /// Bind to `addr` (each resolved address is tried in turn) and listen.
     ///
     /// Like std, it sets `SO_REUSEADDR`; unlike std's backlog of 128, the
-    /// backlog is [`LISTEN_BACKLOG`] (the kernel caps it at
+    /// backlog is 65535 (the kernel caps it at
     /// `net.core.somaxconn`, as Go's listeners do), so a burst of
     /// connections is not dropped while the accept loop catches up.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
