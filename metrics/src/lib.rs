@@ -19,7 +19,7 @@
 //!   where the caller's own stack cannot move. So sums such as
 //!   `/memory/classes/total:bytes` hold within one read even without
 //!   stopping the world;
-//! - [`read_consistent`] stops the world, takes the metrics lock, and does its
+//! - [`read_consistent`] stops the world (its lock serialises readers), and does its
 //!   three steps (read, flush + MemStats, read) in one system-stack
 //!   excursion: nothing can change between the MemStats and the second read,
 //!   so every MemStats field equals its metric exactly (see [`check`]).
@@ -39,7 +39,8 @@ pub use check::{check, Mismatch};
 pub use table::{all, all_samples, describe, mem_stats_field};
 use table::{index_near, index_of, Source, METRICS};
 
-use bamboo::{CounterSnapshot, Handle, LATENCY_BUCKETS};
+use bamboo::counters::{CounterSnapshot, LATENCY_BUCKETS};
+use bamboo::Handle;
 
 /// What kind of value a metric has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -423,7 +424,8 @@ pub fn read_mem_stats(h: &Handle) -> MemStats {
     mem
 }
 
-/// Go's `ReadMetricsSlow` done right: stop the world, take the metrics lock,
+/// Go's `ReadMetricsSlow` done right: stop the world (whose lock also
+/// serialises concurrent readers, so no separate metrics lock is needed),
 /// and in **one** excursion on the system stack read `samples` (so their
 /// buffers exist), flush the caches and fill `mem`, and read `samples`
 /// again. Afterwards every metric with a MemStats field equals it exactly
@@ -431,10 +433,9 @@ pub fn read_mem_stats(h: &Handle) -> MemStats {
 /// the stress mode too.
 ///
 /// Must not be called while the caller holds a [`bamboo::StopTheWorld`]
-/// guard or the metrics lock of the same runtime.
+/// guard of the same runtime.
 pub fn read_consistent(h: &Handle, mem: &mut MemStats, samples: &mut [Sample]) {
     let stw = h.stop_the_world();
-    let lock = h.metrics_lock();
     bamboo::system_stack(|| {
         fill(&snap(h), samples);
         h.flush_stack_caches(&stw);
@@ -442,7 +443,6 @@ pub fn read_consistent(h: &Handle, mem: &mut MemStats, samples: &mut [Sample]) {
         *mem = s.mem.clone();
         fill(&s, samples);
     });
-    drop(lock);
     drop(stw);
 }
 

@@ -91,7 +91,7 @@ fn main() {
     // hot split
     let t = rt.block_on(|| {
         fn edge() -> std::time::Duration {
-            if bamboo::remaining_stack().unwrap() >= bamboo::stack::RED_ZONE {
+            if bamboo::remaining_stack().unwrap() >= bamboo::RED_ZONE {
                 let pad = black_box([0u8; 256]);
                 return edge() + std::time::Duration::from_nanos(pad[0] as u64);
             }

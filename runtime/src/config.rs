@@ -94,7 +94,7 @@ pub(crate) const ENV_BLOCKING_THREADS: &str = "BAMBOO_BLOCKING_THREADS";
 /// Debug knobs from `BAMBOO_DEBUG` (Go's GODEBUG style: `key=value,...`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DebugFlags {
-    /// `stackmove=1`: every check point switches segment (SPEC §4).
+    /// `stackmove=1`: every check point switches segment (the stress mode, docs/stacks.md).
     pub stackmove: bool,
     /// `stackpoison=1`: freed segments are filled with a pattern and fault.
     pub stackpoison: bool,
@@ -312,7 +312,7 @@ pub(crate) struct Config {
 
 /// Public copy of the resolved configuration, for the crate's own
 /// integration tests only (see [`Builder::resolve_with_env`]).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedConfig {
     /// Worker threads.
@@ -380,15 +380,17 @@ impl Builder {
         self.blocking_threads = Some(n);
         self
     }
-    /// Start the runtime.
-    pub fn build(&mut self) -> Result<crate::Runtime, Error> {
-        let cfg = self.resolve(&process_env)?;
-        crate::sched::Runtime::start(cfg)
+    /// The configuration for this builder in the process environment
+    /// (what `build` starts from; `build` itself is in `sched`, the layer
+    /// that starts runtimes).
+    pub(crate) fn resolve_process_env(&self) -> Result<Config, Error> {
+        self.resolve(&process_env)
     }
 
     /// Resolves against a caller-supplied environment, without starting
-    /// anything. Only for the crate's integration tests.
-    #[doc(hidden)]
+    /// anything. Only for the crate's integration tests (cargo feature
+    /// `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     pub fn resolve_with_env(
         &self,
         env: &dyn Fn(&str) -> Option<String>,

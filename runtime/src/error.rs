@@ -50,7 +50,7 @@ impl fmt::Display for Error {
                 value,
                 reason,
             } => write!(f, "invalid {setting}({value}): {reason}"),
-            Error::Os { op, message } => write!(f, "bamboo: {op} failed: {message}"),
+            Error::Os { op, message } => write!(f, "{op} failed: {message}"),
         }
     }
 }
@@ -58,6 +58,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Why [`crate::JoinHandle::join`] returned no value.
+///
+/// ```
+/// let rt = bamboo::Runtime::new()?;
+/// let e = rt.spawn(|| -> u8 { panic!("boom") }).join().unwrap_err();
+/// assert!(e.is_panic() && !e.is_cancelled());
+/// assert_eq!(e.panic_message(), Some("boom"));
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub struct JoinError {
     pub(crate) repr: JoinErrorRepr,
 }

@@ -1,7 +1,7 @@
 //! SIGSEGV/SIGBUS handling: telling a coroutine stack overflow (a touch of a
 //! segment's guard region) from every other fault.
 //!
-//! Contract (SPEC §3):
+//! Contract (the guard-hit report of docs/stacks.md):
 //! - [`install`] puts one process-wide handler on SIGSEGV and SIGBUS, once,
 //!   with `SA_SIGINFO | SA_ONSTACK` (no `SA_NODEFER`), and remembers the
 //!   actions it replaced. It is called by `Runtime::start`.

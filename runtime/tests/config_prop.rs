@@ -1,5 +1,5 @@
 //! Property tests of configuration resolution (`BAMBOO_*` variables and
-//! builder values) through the doc-hidden `Builder::resolve_with_env`, with a
+//! builder values) through the test hook `Builder::resolve_with_env` (feature `test-hooks`), with a
 //! fake environment: no input string may panic, and valid values round-trip.
 //!
 //! Cases: `PROPTEST_CASES` if set, else 256.

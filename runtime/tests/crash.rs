@@ -12,7 +12,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bamboo::stack::{class_of, stack_bytes, GUARD};
+use bamboo::test_hooks::{class_of, stack_bytes, GUARD};
 use bamboo::{grow, Runtime};
 
 const CHILD_ENV: &str = "BAMBOO_CRASH_CHILD";
@@ -195,6 +195,27 @@ fn guard_hit_is_reported_and_aborts() {
         overflow_in_coroutine(false);
     }
     let c = run_child("guard_hit_is_reported_and_aborts", "overflow");
+    check_guard_hit_report(&c);
+}
+
+/// The pre-6.13 kernels' path: guards installed with `mprotect(PROT_NONE)`
+/// instead of `MADV_GUARD_INSTALL`. A hit must be reported the same way.
+#[test]
+fn guard_hit_under_mprotect_guards_is_reported_too() {
+    if child_mode().as_deref() == Some("overflow-mprotect") {
+        bamboo::test_hooks::force_mprotect_guards();
+        eprintln!("child: guard mode {:?}", bamboo::test_hooks::guard_mode());
+        overflow_in_coroutine(false);
+    }
+    let c = run_child(
+        "guard_hit_under_mprotect_guards_is_reported_too",
+        "overflow-mprotect",
+    );
+    assert!(
+        c.stderr.contains("child: guard mode Mprotect"),
+        "the child ran with mprotect guards:\n{}",
+        c.stderr
+    );
     check_guard_hit_report(&c);
 }
 

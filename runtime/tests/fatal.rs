@@ -43,7 +43,7 @@ fn at_the_edge<R>(f: impl FnOnce() -> R) -> R {
     #[inline(never)]
     fn go<R>(f: impl FnOnce() -> R) -> R {
         let left = remaining_stack().unwrap();
-        if left >= bamboo::stack::RED_ZONE + 1024 {
+        if left >= bamboo::RED_ZONE + 1024 {
             let pad = std::hint::black_box([0u8; 512]);
             let r = go(f);
             std::hint::black_box(pad);

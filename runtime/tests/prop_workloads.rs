@@ -138,7 +138,7 @@ fn runtime(stress: bool) -> &'static Runtime {
     })
 }
 
-fn quiesce(h: &Handle) -> bamboo::CounterSnapshot {
+fn quiesce(h: &Handle) -> bamboo::counters::CounterSnapshot {
     let t = Instant::now();
     loop {
         let c = h.counters();

@@ -12,7 +12,7 @@ fn rt() -> Runtime {
 
 /// Wait until every coroutine of the runtime has finished (a joiner may run
 /// a moment before the joined coroutine's worker has retired it).
-fn quiesce(h: &Handle) -> bamboo::CounterSnapshot {
+fn quiesce(h: &Handle) -> bamboo::counters::CounterSnapshot {
     let t = Instant::now();
     loop {
         let c = h.counters();

@@ -75,7 +75,7 @@ fn hot_split_reuses_the_spare_segment() {
         fn to_edge(h: &bamboo::Handle, n: u64, poison: bool) -> u64 {
             // Burn stack until the next check point must switch.
             let left = remaining_stack().unwrap();
-            if left >= bamboo::stack::RED_ZONE {
+            if left >= bamboo::RED_ZONE {
                 let pad = black_box([0u8; 256]);
                 return to_edge(h, n, poison) + u64::from(pad[0]);
             }
@@ -153,7 +153,7 @@ fn remaining_stack_tracks_the_current_segment() {
     let rt = rt(false);
     rt.block_on(|| {
         let top = remaining_stack().unwrap();
-        assert!(top <= (16 << 10) + bamboo::stack::RED_ZONE);
+        assert!(top <= (16 << 10) + bamboo::RED_ZONE);
         fn down(n: u32) -> usize {
             let pad = black_box([0u8; 512]);
             if n == 0 {

@@ -169,7 +169,7 @@ fn header_mode(workload: Workload, stack_move: bool, stack_poison: bool) -> Stri
 fn header(cfg: &RunConfig, h: &Handle) -> String {
     format!(
         "running {} for {:.1} s (workers: {}, first segment: {})...",
-        header_mode(cfg.workload, h.force_stack_move(), h.stack_poison()),
+        header_mode(cfg.workload, h.stack_move_forced(), h.stack_poison()),
         cfg.duration.as_secs_f64(),
         h.workers(),
         report::bytes(h.segment_size() as u64)

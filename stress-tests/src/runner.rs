@@ -182,7 +182,7 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
 
     let mon = {
         let (h2, live) = (h.clone(), live.clone());
-        let stack_move = h.force_stack_move();
+        let stack_move = h.stack_move_forced();
         rt.spawn(move || monitor::run(h2, live, stack_move, sample_every))
     };
     let start = Instant::now();
@@ -256,7 +256,7 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
         config: cfg.clone(),
         workers: h.workers(),
         segment_size: h.segment_size(),
-        stack_move: h.force_stack_move(),
+        stack_move: h.stack_move_forced(),
         stack_poison: h.stack_poison(),
         elapsed,
         stats: shared.snapshot(),

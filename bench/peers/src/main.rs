@@ -361,7 +361,7 @@ fn report_parked(rt: &str, (base, full, release): (u64, u64, Duration), n: usize
 #[inline(never)]
 fn hot_split_edge(iters: u64, depth: u64) -> u64 {
     let rem = bamboo::remaining_stack().expect("on a coroutine");
-    if rem < bamboo::stack::RED_ZONE {
+    if rem < bamboo::RED_ZONE {
         eprintln!("bamboo hot_split: edge at depth {depth}, {rem} bytes left");
         // warm-up (the first crossing takes the spare from the cache)
         for i in 0..1000u64 {

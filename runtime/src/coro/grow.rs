@@ -1,24 +1,79 @@
 //! The check point: [`grow`] and everything it needs to switch segments
 //! (the alternate pairing, the spare, `switch_to` and its margin).
+//!
+//! A switch picks, in order: the alternate (stress mode only), the spare,
+//! a segment from the worker cache. The alternate pairing:
+//!
+//! ```text
+//! Stress mode: every check point switches. Two segments, A and B, take turns;
+//! each switch continues the *other* segment below the point where it was left.
+//!
+//!       segment A                   segment B
+//!    +---------------+ A.top     +---------------+ B.top
+//!    | the caller's  |           | f1: grow #1's |
+//!    | frames        |           | closure       |
+//!    |- - - - - - - -| sp0       |- - - - - - - -| sp1  (grow #2 called here)
+//!    | SWITCH_MARGIN |           | SWITCH_MARGIN |
+//!    |- - - - - - - -| alt.top   |- - - - - - - -| alt.top
+//!    | f2: grow #2's |           | f3: grow #3's |
+//!    | closure       |           | closure       |
+//!    |- - - - - - - -| sp2       |      ...      |
+//!    |      ...      |           |               |
+//!    +---------------+ A.bottom  +---------------+ B.bottom
+//!    | guard         |           | guard         |
+//!    +---------------+           +---------------+
+//!
+//! grow #1 (on A, no alternate): take B (the spare, else the worker cache);
+//!         alt := A, and switch_to records alt.top := sp0 - SWITCH_MARGIN;
+//!         f1 runs on B from its top.
+//! grow #2 (on B): the alternate A has >= 2 * RED_ZONE below alt.top, so f2
+//!         runs on A from alt.top down; alt := B, alt.top := sp1 - margin.
+//! grow #3 (on A): the alternate B has room: f3 runs on B below sp1;
+//!         alt := A, alt.top := sp2 - margin.   ... and so on.
+//! When the alternate has less than 2 * RED_ZONE left, a new segment C is
+//! taken (the alternate becomes the segment just left): the pair is now
+//! (that segment, C).
+//!
+//! Returning (or unwinding) from f3, f2, f1: each switch's frame (AltFrame
+//! for an alternate, SegmentFrame for a new segment) restores the SegState
+//! saved at its grow, so the walk back goes B -> A -> B -> A with the
+//! alternate exactly as it was at each point; a SegmentFrame also keeps its
+//! segment as the spare (or frees it in poison mode).
+//!
+//! Without the stress mode no alternate is recorded: a switch that was
+//! needed leaves less than a red zone behind, never the 2 * RED_ZONE an
+//! alternate must have, so a new segment goes straight to on_stack.
+//! ```
 
 use super::*;
 use crate::stack::{grow_class, RED_ZONE};
 
 /// A stack check point.
 ///
-/// If fewer than [`RED_ZONE`] bytes are left in the current segment (or the
+/// If fewer than [`RED_ZONE`](crate::RED_ZONE) bytes are left in the current segment (or the
 /// stress mode is on), `f` runs on another segment: the coroutine's spare if
 /// it has one, else one from this worker's cache. Otherwise `f` runs in
 /// place. Off a coroutine, and on the system stack, `f` always runs in place.
+///
+/// Put a check point in every frame of a deep recursion:
+///
+/// ```
+/// fn depth(n: u64) -> u64 {
+///     if n == 0 { 0 } else { bamboo::grow(|| depth(n - 1)) + 1 }
+/// }
+/// let rt = bamboo::Runtime::new()?;
+/// assert_eq!(rt.block_on(|| depth(100_000)), 100_000);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 ///
 /// # Panics
 /// When the coroutine's segments would exceed `max_stack`, with a message
 /// containing `stack exceeds` and the limit in bytes.
 #[inline]
 pub fn grow<R>(f: impl FnOnce() -> R) -> R {
-    let (limit, forced) = CUR.with(|c| (c.limit.get(), c.stackmove.get()));
-    if limit != 0 {
-        let left = stack_pointer().saturating_sub(limit);
+    let (bottom, forced) = CUR.with(|c| (c.seg.get().seg_bottom, c.stackmove.get()));
+    if let Some(bottom) = bottom {
+        let left = stack_pointer().saturating_sub(bottom.get());
         if left < RED_ZONE {
             return grow_slow(f, false);
         }
@@ -83,41 +138,16 @@ mod margin_probe {
     }
 }
 
-/// The segment state `grow` saves and restores around `f`.
-#[derive(Clone, Copy)]
-struct Saved {
-    limit: usize,
-    class: u8,
-    chain: usize,
-    alt_lo: usize,
-    alt_top: usize,
-    alt_class: u8,
+fn save() -> SegState {
+    CUR.with(|c| c.seg.get())
 }
 
-fn save() -> Saved {
-    CUR.with(|c| Saved {
-        limit: c.limit.get(),
-        class: c.class.get(),
-        chain: c.chain.get(),
-        alt_lo: c.alt_lo.get(),
-        alt_top: c.alt_top.get(),
-        alt_class: c.alt_class.get(),
-    })
-}
-
-fn restore(s: &Saved) {
-    CUR.with(|c| {
-        c.limit.set(s.limit);
-        c.class.set(s.class);
-        c.chain.set(s.chain);
-        c.alt_lo.set(s.alt_lo);
-        c.alt_top.set(s.alt_top);
-        c.alt_class.set(s.alt_class);
-    });
+fn restore(s: &SegState) {
+    CUR.with(|c| c.seg.set(*s));
 }
 
 /// Restores the segment state when a switch to the alternate returns or unwinds.
-struct AltFrame(Saved);
+struct AltFrame(SegState);
 
 impl Drop for AltFrame {
     fn drop(&mut self) {
@@ -130,12 +160,14 @@ impl Drop for AltFrame {
 /// (or frees it) when `f` returns or unwinds.
 struct SegmentFrame {
     seg: Option<Segment>,
-    saved: Saved,
+    saved: SegState,
 }
 
 impl Drop for SegmentFrame {
     fn drop(&mut self) {
-        let seg = self.seg.take().expect("segment frame holds its segment");
+        let Some(seg) = self.seg.take() else {
+            fatal!("grow frame dropped twice");
+        };
         restore(&self.saved);
         if CUR.with(|c| c.poison.get()) {
             // Poison mode: the segment left behind is freed (and poisoned)
@@ -154,7 +186,8 @@ impl Drop for SegmentFrame {
 #[inline(never)]
 fn switch_to(stack: StackRef, run: &mut dyn FnMut()) {
     let sp = stack_pointer();
-    CUR.with(|c| c.alt_top.set(sp.saturating_sub(SWITCH_MARGIN) & !15));
+    let top = sp.saturating_sub(SWITCH_MARGIN) & !15;
+    update_seg(|s| s.alt.top = top);
     #[cfg(test)]
     let probe = margin_probe::arm(sp);
     corosensei::on_stack(stack, move || {
@@ -170,8 +203,16 @@ fn switch_to(stack: StackRef, run: &mut dyn FnMut()) {
 fn run_on<R>(stack: StackRef, f: impl FnOnce() -> R) -> R {
     let mut f = Some(f);
     let mut out = None;
-    switch_to(stack, &mut || out = Some((f.take().expect("run once"))()));
-    out.expect("f ran to completion")
+    switch_to(stack, &mut || match f.take() {
+        Some(f) => out = Some(f()),
+        None => fatal!("a switched-to closure ran twice"),
+    });
+    // A panic in `f` propagates out of `switch_to`: reaching here means it
+    // returned.
+    match out {
+        Some(r) => r,
+        None => fatal!("a switched-to closure returned nothing"),
+    }
 }
 
 #[inline(never)]
@@ -187,16 +228,17 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     // The alternate: the segment a previous switch left, continued below
     // the point where it was left. Forced switches ping-pong between two
     // segments this way, so the stress mode costs frames, not segments.
-    if saved.alt_lo != 0 && saved.alt_top >= saved.alt_lo + 2 * RED_ZONE {
-        // SAFETY: alt_lo..alt_top is the unused part of a segment of this
-        // coroutine's chain (below every live frame on it, guard below it),
-        // and it stays in the chain while `f` runs.
-        let stack = unsafe { StackRef::new(saved.alt_top, saved.alt_lo) };
-        CUR.with(|c| {
-            c.limit.set(saved.alt_lo);
-            c.class.set(saved.alt_class);
-            c.alt_lo.set(saved.limit);
-            c.alt_class.set(saved.class);
+    let alt = saved.alt;
+    if let Some(alt_bottom) = alt.bottom.filter(|b| alt.top >= b.get() + 2 * RED_ZONE) {
+        // SAFETY: alt_bottom..alt.top is the unused part of a segment of
+        // this coroutine's chain (below every live frame on it, guard below
+        // it), and it stays in the chain while `f` runs.
+        let stack = unsafe { StackRef::new(alt.top, alt_bottom.get()) };
+        update_seg(|s| {
+            s.seg_bottom = Some(alt_bottom);
+            s.class = alt.class;
+            s.alt.bottom = saved.seg_bottom;
+            s.alt.class = saved.class;
         });
         let _frame = AltFrame(saved);
         return run_on(stack, f);
@@ -208,7 +250,7 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
             s
         }
         spare => {
-            let ctx = ctx().unwrap_or_else(|| os::fatal(format_args!("grow off a worker")));
+            let ctx = ctx().unwrap_or_else(|| fatal!("grow off a worker"));
             if let Some(s) = spare {
                 ctx.free(s);
             }
@@ -230,14 +272,13 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     // `2 * RED_ZONE` an alternate must have. So without the stress mode
     // there is no alternate to record, and `f` goes straight to `on_stack`
     // (no `switch_to`, no dyn call).
-    let stackmove = CUR.with(|c| {
-        c.limit.set(seg.bottom());
-        c.class.set(seg.class());
-        c.chain.set(new_chain);
-        let m = c.stackmove.get();
-        c.alt_lo.set(if m { saved.limit } else { 0 });
-        c.alt_class.set(saved.class);
-        m
+    let stackmove = CUR.with(|c| c.stackmove.get());
+    update_seg(|s| {
+        s.seg_bottom = NonZeroUsize::new(seg.bottom());
+        s.class = seg.class();
+        s.chain = new_chain;
+        s.alt.bottom = if stackmove { saved.seg_bottom } else { None };
+        s.alt.class = saved.class;
     });
     let _frame = SegmentFrame {
         seg: Some(seg),
@@ -252,9 +293,16 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
 
 /// Bytes left in the current segment (down to its guard), or `None` when the
 /// caller is not running on a coroutine segment.
+///
+/// ```
+/// assert_eq!(bamboo::remaining_stack(), None); // a plain thread
+/// let rt = bamboo::Runtime::new()?;
+/// let left = rt.block_on(|| bamboo::grow(bamboo::remaining_stack));
+/// assert!(left.unwrap() >= bamboo::RED_ZONE);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub fn remaining_stack() -> Option<usize> {
-    let limit = CUR.with(|c| c.limit.get());
-    (limit != 0).then(|| stack_pointer().saturating_sub(limit))
+    seg_bottom().map(|b| stack_pointer().saturating_sub(b.get()))
 }
 
 #[cfg(test)]

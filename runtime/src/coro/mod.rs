@@ -7,19 +7,23 @@
 //!   `corosensei::on_stack`: the `grow` frame on the old segment owns the new
 //!   segment while `f` runs on it, so the chain is the call stack itself and
 //!   growing never allocates.
-//! - The running coroutine's segment state lives in the thread-local `CUR`
-//!   (current segment bottom, class, chain bytes, spare segment, yielder). The
-//!   worker swaps it in before `resume` and out after: the stack limit is per
-//!   coroutine, never per thread. `CUR.limit == 0` means "not on a coroutine
-//!   segment" (plain thread, scheduler loop, or system stack): `grow` then
-//!   runs `f` in place.
+//! - The running coroutine's segment state is one `Copy` value, `SegState`
+//!   (current segment bottom, class, chain bytes, alternate), kept in the
+//!   thread-local `CUR` with the spare segment and the yielder. The worker
+//!   swaps it in before `resume` and out after: the stack limit is per
+//!   coroutine, never per thread. `seg_bottom == None` means "not on a
+//!   coroutine segment" (plain thread, scheduler loop, or system stack):
+//!   `grow` then runs `f` in place.
 //! - The system stack ([`system_stack`]) is one fixed mapping per worker;
-//!   while on it `CUR.limit` is 0 and `CUR.on_system` is set, so `grow`
-//!   never switches and suspending is a fatal error.
+//!   while on it `seg_bottom` is `None` and `CUR.on_system` is set, so
+//!   `grow` never switches and suspending is a fatal error.
+//! - This layer knows nothing of the scheduler: a coroutine is an id and a
+//!   body returning some `R`; the scheduler keeps its own task state.
 //! - Only the worker thread that started a coroutine ever touches its
 //!   segments, its worker cache and its counters: nothing here locks.
 
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroUsize;
 use std::panic::{self, PanicHookInfo};
 use std::rc::Rc;
 use std::sync::{Arc, Once};
@@ -28,8 +32,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use memmap2::MmapMut;
 use parking_lot::{Mutex, RawMutex};
 
-use crate::sched::counters::{Counters, WorkerCounters};
-use crate::sched::task::{Body, Completion, TaskShared};
+use crate::counters::{Counters, WorkerCounters};
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
 use crate::stack::{os, Segment, StackRef};
@@ -46,29 +49,60 @@ pub(crate) enum Suspend {
     Park,
 }
 
-type Co = Coroutine<(), Suspend, Completion, Segment>;
+type Co<R> = Coroutine<(), Suspend, R, Segment>;
 type CoYielder = Yielder<(), Suspend>;
 
-/// Segment state of the coroutine running on this thread.
-struct Cur {
-    /// Bottom of the current segment; 0 when not on a coroutine segment.
-    limit: Cell<usize>,
-    class: Cell<u8>,
+/// The segment a previous switch left, usable below the point where it was
+/// left (see `grow.rs` for the pairing). `bottom == None`: no alternate.
+#[derive(Clone, Copy, Debug)]
+struct Alternate {
+    /// Bottom (start of the red zone) of that segment.
+    bottom: Option<NonZeroUsize>,
+    /// Highest free address in it (written by `switch_to` at each switch).
+    top: usize,
+    /// Its size class.
+    class: u8,
+}
+
+/// A coroutine's segment state: kept in `CUR` while it runs, in its
+/// `CoroState` while it is suspended, and saved/restored whole by `grow`
+/// around a switch. `Copy`, so every move is one assignment.
+#[derive(Clone, Copy, Debug)]
+struct SegState {
+    /// Bottom of the current segment; `None` when not on a coroutine
+    /// segment (plain thread, scheduler loop, system stack).
+    seg_bottom: Option<NonZeroUsize>,
+    /// Size class of the current segment.
+    class: u8,
     /// Stack bytes of the segments in the chain (spare excluded).
-    chain: Cell<usize>,
+    chain: usize,
+    alt: Alternate,
+}
+
+impl SegState {
+    /// Not on a coroutine segment.
+    const OFF: SegState = SegState {
+        seg_bottom: None,
+        class: 0,
+        chain: 0,
+        alt: Alternate {
+            bottom: None,
+            top: 0,
+            class: 0,
+        },
+    };
+}
+
+/// State of the coroutine running on this thread, plus this worker's
+/// settings copied from its stack context (so `grow` needs no `Rc`).
+struct Cur {
+    seg: Cell<SegState>,
     spare: Cell<Option<Segment>>,
-    /// The alternate segment: bottom, free top and class of the segment the
-    /// innermost switch left (0 = none). See `grow_slow`.
-    alt_lo: Cell<usize>,
-    alt_top: Cell<usize>,
-    alt_class: Cell<u8>,
     yielder: Cell<*const CoYielder>,
-    /// The running coroutine's task, borrowed from its `CoroState` (which
-    /// owns the `Arc` and outlives every slice); null when none.
-    task: Cell<*const TaskShared>,
-    /// Its id (0 when none); read by the SIGSEGV handler. `Cur` has no
-    /// field that needs dropping, so this thread-local is a plain TLS slot:
-    /// no lazy destructor registration, safe to read in a signal handler.
+    /// The running coroutine's id (0 when none); read by the SIGSEGV
+    /// handler. `Cur` has no field that needs dropping, so this
+    /// thread-local is a plain TLS slot: no lazy destructor registration,
+    /// safe to read in a signal handler.
     id: Cell<u64>,
     /// Stress mode of the runtime this worker belongs to.
     stackmove: Cell<bool>,
@@ -84,15 +118,9 @@ struct Cur {
 thread_local! {
     static CUR: Cur = const {
         Cur {
-            limit: Cell::new(0),
-            class: Cell::new(0),
-            chain: Cell::new(0),
+            seg: Cell::new(SegState::OFF),
             spare: Cell::new(None),
-            alt_lo: Cell::new(0),
-            alt_top: Cell::new(0),
-            alt_class: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
-            task: Cell::new(std::ptr::null()),
             id: Cell::new(0),
             stackmove: Cell::new(false),
             poison: Cell::new(false),
@@ -110,6 +138,22 @@ const _: () = assert!(
     "CUR must stay a plain TLS slot"
 );
 
+/// The current segment's bottom, if on a coroutine segment.
+#[inline(always)]
+fn seg_bottom() -> Option<NonZeroUsize> {
+    CUR.with(|c| c.seg.get().seg_bottom)
+}
+
+/// Update the running coroutine's segment state in place.
+#[inline(always)]
+fn update_seg(f: impl FnOnce(&mut SegState)) {
+    CUR.with(|c| {
+        let mut s = c.seg.get();
+        f(&mut s);
+        c.seg.set(s);
+    })
+}
+
 /// Stack resources of one worker thread.
 pub(crate) struct StackCtx {
     pub pool: Arc<Pool>,
@@ -119,7 +163,7 @@ pub(crate) struct StackCtx {
     cache: RefCell<Option<parking_lot::ArcMutexGuard<RawMutex, SegCache>>>,
     sys: MmapMut,
     sys_reg: Option<usize>,
-    pub first_class: u8,
+    pub first_segment_class: u8,
     pub max_stack: usize,
     pub stackmove: bool,
     pub poison: bool,
@@ -133,7 +177,7 @@ impl StackCtx {
         cache_mutex: Arc<Mutex<SegCache>>,
         cfg: &crate::config::Config,
     ) -> Result<StackCtx, crate::Error> {
-        let first_class = crate::stack::class_of(cfg.segment_size).ok_or_else(|| {
+        let first_segment_class = crate::stack::class_of(cfg.segment_size).ok_or_else(|| {
             crate::Error::InvalidConfig {
                 setting: "segment_size",
                 value: cfg.segment_size.to_string(),
@@ -162,7 +206,7 @@ impl StackCtx {
             cache_mutex,
             cache: RefCell::new(Some(guard)),
             sys,
-            first_class,
+            first_segment_class,
             max_stack: cfg.max_stack,
             stackmove: cfg.debug.stackmove,
             poison: cfg.debug.stackpoison,
@@ -183,20 +227,17 @@ impl StackCtx {
 
     pub(crate) fn alloc(&self, class: u8) -> Segment {
         let mut c = self.cache.borrow_mut();
-        let cache = c.as_mut().unwrap_or_else(|| {
-            os::fatal(format_args!(
-                "worker {} allocates without its cache",
-                self.idx
-            ))
-        });
+        let cache = c
+            .as_mut()
+            .unwrap_or_else(|| fatal!("worker {} allocates without its cache", self.idx));
         cache.alloc(class, &self.pool, self.wc())
     }
 
     pub(crate) fn free(&self, seg: Segment) {
         let mut c = self.cache.borrow_mut();
-        let cache = c.as_mut().unwrap_or_else(|| {
-            os::fatal(format_args!("worker {} frees without its cache", self.idx))
-        });
+        let cache = c
+            .as_mut()
+            .unwrap_or_else(|| fatal!("worker {} frees without its cache", self.idx));
         cache.free(seg, &self.pool, self.wc())
     }
 
@@ -249,9 +290,7 @@ pub(crate) fn set_ctx(ctx: Option<Rc<StackCtx>>) {
 fn with_worker_counters(f: impl FnOnce(&WorkerCounters)) {
     let p = CUR.with(|c| c.counters.get());
     if p.is_null() {
-        os::fatal(format_args!(
-            "stack check point on a thread without a worker"
-        ));
+        fatal!("stack check point on a thread without a worker");
     }
     // SAFETY: `p` points into the `Arc<Counters>` held by this thread's
     // `StackCtx`, which `set_ctx` installed and which stays alive until
@@ -263,11 +302,11 @@ fn with_worker_counters(f: impl FnOnce(&WorkerCounters)) {
 fn free_segment(seg: Segment) {
     match ctx() {
         Some(ctx) => ctx.free(seg),
-        None => os::fatal(format_args!(
+        None => fatal!(
             "segment {:#x}..{:#x} freed off a worker",
             seg.bottom(),
             seg.top()
-        )),
+        ),
     }
 }
 
@@ -276,82 +315,70 @@ pub(crate) fn ctx() -> Option<Rc<StackCtx>> {
     CTX.with(|c| c.borrow().clone())
 }
 
-/// A started coroutine, owned by its worker.
-pub(crate) struct CoroState {
-    co: Co,
-    limit: usize,
-    class: u8,
-    chain: usize,
+/// A started coroutine, owned by its worker; `R` is what its body returns.
+pub(crate) struct CoroState<R> {
+    co: Co<R>,
+    seg: SegState,
     spare: Option<Segment>,
-    alt: (usize, usize, u8),
     yielder: *const CoYielder,
-    task: Arc<TaskShared>,
-}
-
-impl CoroState {
-    pub(crate) fn task(&self) -> &Arc<TaskShared> {
-        &self.task
-    }
+    id: u64,
 }
 
 /// What a slice of a coroutine ended with.
-pub(crate) enum Outcome {
+pub(crate) enum Outcome<R> {
     Yielded,
     Parked,
-    /// Returned; publish the completion once the segments are back.
-    Finished(Completion),
+    /// Returned `R`; the caller publishes it once the segments are back.
+    Finished(R),
 }
 
-/// Create a coroutine on a fresh first segment (not yet run).
-pub(crate) fn start(ctx: &StackCtx, task: Arc<TaskShared>, f: Body) -> CoroState {
-    let seg = ctx.alloc(ctx.first_class);
-    let (limit, class, chain) = (seg.bottom(), seg.class(), seg.bytes());
+/// Create coroutine `id` on a fresh first segment (not yet run); it will
+/// run `body`.
+pub(crate) fn start<R: 'static>(
+    ctx: &StackCtx,
+    id: u64,
+    body: impl FnOnce() -> R + 'static,
+) -> CoroState<R> {
+    let seg = ctx.alloc(ctx.first_segment_class);
+    let state = SegState {
+        seg_bottom: NonZeroUsize::new(seg.bottom()),
+        class: seg.class(),
+        chain: seg.bytes(),
+        ..SegState::OFF
+    };
     let co = Co::with_stack(seg, move |y: &CoYielder, ()| {
         CUR.with(|c| c.yielder.set(y as *const CoYielder));
-        f.run()
+        body()
     });
     CoroState {
         co,
-        limit,
-        class,
-        chain,
+        seg: state,
         spare: None,
-        alt: (0, 0, 0),
         yielder: std::ptr::null(),
-        task,
+        id,
     }
 }
 
-fn enter(st: &mut CoroState) {
+fn enter<R>(st: &mut CoroState<R>) {
     CUR.with(|c| {
-        c.limit.set(st.limit);
-        c.class.set(st.class);
-        c.chain.set(st.chain);
+        c.seg.set(st.seg);
         c.spare.set(st.spare.take());
-        c.alt_lo.set(st.alt.0);
-        c.alt_top.set(st.alt.1);
-        c.alt_class.set(st.alt.2);
         c.yielder.set(st.yielder);
-        c.id.set(st.task.id);
-        c.task.set(Arc::as_ptr(&st.task));
+        c.id.set(st.id);
     });
 }
 
-fn leave(st: &mut CoroState) {
+fn leave<R>(st: &mut CoroState<R>) {
     CUR.with(|c| {
-        st.limit = c.limit.replace(0);
-        st.class = c.class.get();
-        st.chain = c.chain.replace(0);
+        st.seg = c.seg.replace(SegState::OFF);
         st.spare = c.spare.take();
-        st.alt = (c.alt_lo.replace(0), c.alt_top.replace(0), c.alt_class.get());
         st.yielder = c.yielder.replace(std::ptr::null());
-        c.task.set(std::ptr::null());
         c.id.set(0);
     });
 }
 
 /// Run a coroutine until it yields, parks or finishes.
-pub(crate) fn resume(st: &mut CoroState) -> Outcome {
+pub(crate) fn resume<R>(st: &mut CoroState<R>) -> Outcome<R> {
     enter(st);
     let r = st.co.resume(());
     leave(st);
@@ -363,26 +390,29 @@ pub(crate) fn resume(st: &mut CoroState) -> Outcome {
 }
 
 /// Give back every segment of a finished coroutine.
-pub(crate) fn finish(ctx: &StackCtx, mut st: CoroState) {
+pub(crate) fn finish<R>(ctx: &StackCtx, mut st: CoroState<R>) {
     if let Some(s) = st.spare.take() {
         ctx.free(s);
     }
     let seg = st.co.into_stack();
-    if st.chain != seg.bytes() {
-        os::fatal(format_args!(
-            "coroutine finished with {} chain bytes, first segment {:#x}..{:#x} has {}",
-            st.chain,
+    // Conservation: a finished coroutine's chain is its first segment alone
+    // (every grow frame gave its segment back when it returned).
+    if st.seg.chain != seg.bytes() {
+        fatal!(
+            "coroutine {} finished with {} chain bytes, first segment {:#x}..{:#x} has {}",
+            st.id,
+            st.seg.chain,
             seg.bottom(),
             seg.top(),
             seg.bytes()
-        ));
+        );
     }
     ctx.free(seg);
 }
 
 /// Unwind a suspended coroutine (its destructors run on this worker), then
 /// give back its segments.
-pub(crate) fn destroy(ctx: &StackCtx, mut st: CoroState) {
+pub(crate) fn destroy<R>(ctx: &StackCtx, mut st: CoroState<R>) {
     if !st.co.done() {
         enter(&mut st);
         CUR.with(|c| c.unwinding.set(true));
@@ -398,28 +428,11 @@ pub(crate) fn is_force_unwinding() -> bool {
     CUR.with(|c| c.unwinding.get())
 }
 
-/// The task of the running coroutine (`None` on a plain thread or in the
-/// scheduler loop).
-pub(crate) fn current_task() -> Option<Arc<TaskShared>> {
-    let p = CUR.with(|c| c.task.get());
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` came from `Arc::as_ptr` on the `Arc` owned by the running
-    // coroutine's `CoroState`, which stays in its worker's slab (alive) for
-    // as long as the coroutine runs; we add one strong count before making
-    // a second `Arc` from it.
-    unsafe {
-        Arc::increment_strong_count(p);
-        Some(Arc::from_raw(p))
-    }
-}
-
 /// True when a coroutine is running on this thread (possibly on the system
-/// stack), without touching its task's reference count.
+/// stack).
 #[inline]
-pub(crate) fn has_task() -> bool {
-    CUR.with(|c| !c.task.get().is_null())
+pub(crate) fn coroutine_running() -> bool {
+    current_id() != 0
 }
 
 /// Id of the running coroutine, 0 if none. Async-signal-safe enough for the
@@ -431,7 +444,7 @@ pub(crate) fn current_id() -> u64 {
 fn suspend(reason: Suspend) {
     let y = CUR.with(|c| {
         if c.on_system.get() {
-            os::fatal(format_args!(
+            fatal!(
                 "coroutine {} tried to {} on the system stack",
                 current_id(),
                 if reason == Suspend::Park {
@@ -439,12 +452,12 @@ fn suspend(reason: Suspend) {
                 } else {
                     "yield"
                 }
-            ));
+            );
         }
         c.yielder.get()
     });
     if y.is_null() {
-        os::fatal(format_args!("suspend outside a coroutine"));
+        fatal!("suspend outside a coroutine");
     }
     // SAFETY: `yielder` was set by the body of the coroutine running on this
     // thread (enter/leave swap it with the coroutine); the Yielder lives in
@@ -465,7 +478,7 @@ pub(crate) fn suspend_yield() {
 
 /// True when the caller is a coroutine (and not on the system stack).
 pub(crate) fn in_coroutine() -> bool {
-    CUR.with(|c| c.limit.get() != 0)
+    seg_bottom().is_some()
 }
 
 #[inline(always)]
@@ -479,5 +492,5 @@ mod system;
 
 pub(crate) use grow::checkpoint;
 pub use grow::{grow, remaining_stack};
-pub(crate) use system::install_panic_hook;
 pub use system::system_stack;
+pub(crate) use system::{install_panic_hook, system_stack_dyn};

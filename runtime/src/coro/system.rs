@@ -7,6 +7,13 @@ use super::*;
 /// where `grow` runs in place and yielding or parking is fatal. Runs `f`
 /// directly when already there or when the caller is not a worker thread
 /// (a plain thread's stack does not move either).
+///
+/// ```
+/// let rt = bamboo::Runtime::new()?;
+/// let n = rt.block_on(|| bamboo::system_stack(|| (1..=10u32).sum::<u32>()));
+/// assert_eq!(n, 55);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub fn system_stack<R>(f: impl FnOnce() -> R) -> R {
     if CUR.with(|c| c.on_system.get()) {
         return f();
@@ -16,21 +23,27 @@ pub fn system_stack<R>(f: impl FnOnce() -> R) -> R {
     };
     ctx.wc().system_stack_calls.add(1);
     let stack = ctx.sys_stack();
-    struct Back(usize);
+    struct Back(Option<NonZeroUsize>);
     impl Drop for Back {
         fn drop(&mut self) {
-            CUR.with(|c| {
-                c.limit.set(self.0);
-                c.on_system.set(false);
-            });
+            let bottom = self.0;
+            update_seg(|s| s.seg_bottom = bottom);
+            CUR.with(|c| c.on_system.set(false));
         }
     }
-    let _back = Back(CUR.with(|c| {
-        c.on_system.set(true);
-        c.limit.replace(0)
-    }));
+    let mut bottom = None;
+    update_seg(|s| bottom = s.seg_bottom.take());
+    CUR.with(|c| c.on_system.set(true));
+    let _back = Back(bottom);
     drop(ctx);
     corosensei::on_stack(stack, f)
+}
+
+/// [`system_stack`] behind a plain function pointer, for the layers below
+/// that must run something on a stack that does not move (the stack pool
+/// maps chunks there) without naming this module.
+pub(crate) fn system_stack_dyn(f: &mut dyn FnMut()) {
+    system_stack(f)
 }
 
 /// Route panic hooks that fire on a coroutine segment to the system stack:

@@ -158,10 +158,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let Some(task) = crate::coro::current_task() else {
+    let Some(task) = super::task::current() else {
         return f();
     };
-    let pool = task.rt.blocking.clone();
+    let pool = task.shared.blocking.clone();
     if let Some(ctx) = crate::coro::ctx() {
         ctx.wc().blocking_calls.add(1);
     }

@@ -5,7 +5,8 @@
 //! - `task.rs`: the `Send` half of a coroutine and its join slot.
 //! - `park.rs`: park/unpark for coroutines and plain threads.
 //! - `timer.rs`: per-worker timer heaps.
-//! - `counters.rs`: per-worker cache-padded counters and snapshots.
+//! - `state.rs`: a task's park state machine.
+//! - `waitq.rs`: wait queues and the runtime's own coroutine-aware lock.
 //!
 //! Why started coroutines never migrate: a coroutine's stack holds
 //! references to thread-locals of the thread it runs on (`std`'s, the
@@ -13,11 +14,12 @@
 //! so stealing is limited to coroutines that have not started.
 
 pub(crate) mod blocking;
-pub mod counters;
 pub(crate) mod park;
 pub(crate) mod poller;
+pub(crate) mod state;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod waitq;
 pub(crate) mod worker;
 
 use std::marker::PhantomData;
@@ -26,15 +28,43 @@ use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_deque::Worker;
+use crossbeam_deque::Worker as LocalDeque;
 
 use crate::config::{Builder, Config};
-use crate::error::{Error, JoinError, JoinErrorRepr};
-use counters::CounterSnapshot;
-use task::{JoinSlotOf, Spawned, TaskShared, Unstarted};
+use crate::counters::CounterSnapshot;
+use crate::error::{Error, JoinError};
+use task::{HasJoinSlot, Spawned, TaskShared, Unstarted};
 use worker::Shared;
 
+impl Builder {
+    /// Start the runtime: resolve the settings (explicit ones, then
+    /// `BAMBOO_*` variables, then defaults; see [`Builder`]), then start
+    /// the workers.
+    ///
+    /// ```
+    /// let rt = bamboo::Runtime::builder().workers(2).build()?;
+    /// assert_eq!(rt.handle().workers(), 2);
+    /// # Ok::<(), bamboo::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] or [`Error::InvalidEnv`] naming the bad
+    /// setting and its value; [`Error::Os`] when a worker thread or its
+    /// stack cannot be created.
+    pub fn build(&mut self) -> Result<Runtime, Error> {
+        Runtime::start(self.resolve_process_env()?)
+    }
+}
+
 /// A bamboo runtime: worker threads running coroutines.
+///
+/// ```
+/// let rt = bamboo::Runtime::new()?;
+/// let h = rt.spawn(|| 6 * 7);
+/// assert_eq!(h.join().unwrap(), 42);
+/// assert_eq!(rt.block_on(|| bamboo::spawn(|| "hi").join().unwrap()), "hi");
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 ///
 /// Dropping it unwinds every suspended coroutine on its worker (their
 /// destructors run), drops every coroutine that never started, and returns
@@ -60,8 +90,8 @@ impl Runtime {
         crate::coro::install_panic_hook();
         crate::signal::install();
         let n = cfg.workers;
-        let deques: Vec<Worker<Unstarted>> = (0..n).map(|_| Worker::new_fifo()).collect();
-        let stealers = deques.iter().map(Worker::stealer).collect();
+        let deques: Vec<LocalDeque<Unstarted>> = (0..n).map(|_| LocalDeque::new_fifo()).collect();
+        let stealers = deques.iter().map(LocalDeque::stealer).collect();
         let mut polls = Vec::with_capacity(n);
         let mut pollers = Vec::with_capacity(n);
         for _ in 0..n {
@@ -144,12 +174,8 @@ impl Drop for Runtime {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        loop {
-            match s.injector.steal() {
-                crossbeam_deque::Steal::Success(u) => drop(u),
-                crossbeam_deque::Steal::Retry => continue,
-                crossbeam_deque::Steal::Empty => break,
-            }
+        while let Some(u) = worker::drain_steal(&mut || s.injector.steal()) {
+            drop(u);
         }
     }
 }
@@ -163,6 +189,13 @@ impl std::fmt::Debug for Runtime {
 }
 
 /// A cheap, shareable reference to a runtime.
+///
+/// ```
+/// let rt = bamboo::Runtime::builder().workers(2).build()?;
+/// let h = rt.handle();
+/// std::thread::spawn(move || h.spawn(|| 1).join().unwrap()).join().unwrap();
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,
@@ -176,6 +209,13 @@ impl std::fmt::Debug for Handle {
 
 impl Handle {
     /// The runtime of the calling coroutine or worker thread.
+    ///
+    /// ```
+    /// assert!(bamboo::Handle::current().is_none()); // a plain thread
+    /// let rt = bamboo::Runtime::new()?;
+    /// assert!(rt.block_on(|| bamboo::Handle::current().is_some()));
+    /// # Ok::<(), bamboo::Error>(())
+    /// ```
     pub fn current() -> Option<Handle> {
         worker::current_shared().map(|shared| Handle { shared })
     }
@@ -191,7 +231,7 @@ impl Handle {
             let shared = &self.shared;
             let task = Arc::new(TaskShared::new(shared.clone()));
             let id = task.id;
-            let join: Arc<dyn JoinSlotOf<T>> = spawned.clone();
+            let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
             let u = Unstarted::new(task, spawned);
             if shared.shutdown.load(Relaxed) {
                 drop(u); // completes the join slot as cancelled
@@ -202,7 +242,9 @@ impl Handle {
             let mut u = Some(u);
             worker::with_local(|l| {
                 if Arc::ptr_eq(&l.shared, shared) {
-                    l.unstarted.push(u.take().expect("pushed once"));
+                    if let Some(u) = u.take() {
+                        l.unstarted.push(u);
+                    }
                 }
             });
             if let Some(u) = u {
@@ -231,7 +273,8 @@ impl Handle {
     }
 
     /// A racy snapshot of every counter (exact while the world is stopped
-    /// and read from the system stack).
+    /// and read from the system stack). The raw feed of `bamboo_metrics`,
+    /// which is the way to read named metrics; see [`crate::counters`].
     pub fn counters(&self) -> CounterSnapshot {
         let mut c = self
             .shared
@@ -252,15 +295,6 @@ impl Handle {
         self.shared.flush_caches();
     }
 
-    /// Take the runtime's metrics lock (coroutine-aware; released on drop).
-    pub fn metrics_lock(&self) -> MetricsGuard {
-        self.shared.metrics_lock.acquire();
-        MetricsGuard {
-            shared: self.shared.clone(),
-            _not_send: PhantomData,
-        }
-    }
-
     /// Number of worker threads.
     pub fn workers(&self) -> usize {
         self.shared.cfg.workers
@@ -277,7 +311,7 @@ impl Handle {
     }
 
     /// True when the stress mode (forced stack moves) is on.
-    pub fn force_stack_move(&self) -> bool {
+    pub fn stack_move_forced(&self) -> bool {
         self.shared.cfg.debug.stackmove
     }
 
@@ -288,6 +322,15 @@ impl Handle {
 }
 
 /// Guard of [`Handle::stop_the_world`]: the world restarts when dropped.
+///
+/// ```
+/// let rt = bamboo::Runtime::builder().workers(2).build()?;
+/// let h = rt.handle();
+/// let stw = h.stop_the_world(); // every worker parked at a safe point
+/// h.flush_stack_caches(&stw);
+/// drop(stw); // they run again
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub struct StopTheWorld {
     shared: Arc<Shared>,
     _not_send: PhantomData<*const ()>,
@@ -306,33 +349,29 @@ impl std::fmt::Debug for StopTheWorld {
     }
 }
 
-/// Guard of [`Handle::metrics_lock`].
-pub struct MetricsGuard {
-    shared: Arc<Shared>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl Drop for MetricsGuard {
-    fn drop(&mut self) {
-        self.shared.metrics_lock.release();
-    }
-}
-
 /// Owned permission to wait for a coroutine's result.
+///
+/// ```
+/// let rt = bamboo::Runtime::new()?;
+/// let h = rt.spawn(|| panic!("boom"));
+/// let e = h.join().unwrap_err();
+/// assert!(e.is_panic());
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub struct JoinHandle<T> {
-    inner: Arc<dyn JoinSlotOf<T>>,
+    inner: Arc<dyn HasJoinSlot<T>>,
     id: u64,
 }
 
 impl<T> JoinHandle<T> {
     /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
     pub fn join(self) -> Result<T, JoinError> {
-        self.inner.join_inner().wait()
+        self.inner.join_slot().wait()
     }
 
     /// True once the coroutine has returned, panicked or been cancelled.
     pub fn is_finished(&self) -> bool {
-        self.inner.join_inner().is_finished()
+        self.inner.join_slot().is_finished()
     }
 
     /// The coroutine's id (unique in the process).
@@ -348,6 +387,16 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 }
 
 /// Spawn a coroutine on the current runtime.
+///
+/// ```
+/// let rt = bamboo::Runtime::new()?;
+/// let sum = rt.block_on(|| {
+///     let hs: Vec<_> = (0..10u64).map(|i| bamboo::spawn(move || i * i)).collect();
+///     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+/// });
+/// assert_eq!(sum, 285);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 ///
 /// # Panics
 /// When called outside a bamboo coroutine or worker thread.
@@ -365,9 +414,19 @@ where
 
 /// Let the other coroutines of this worker run. On a plain thread:
 /// `std::thread::yield_now`.
+///
+/// ```
+/// let rt = bamboo::Runtime::builder().workers(1).build()?;
+/// rt.block_on(|| {
+///     let other = bamboo::spawn(|| 2);
+///     bamboo::yield_now(); // `other` runs here, on this worker
+///     assert!(other.is_finished());
+/// });
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub fn yield_now() {
     crate::coro::checkpoint(|| {
-        if crate::coro::has_task() {
+        if crate::coro::coroutine_running() {
             crate::coro::suspend_yield();
         } else {
             std::thread::yield_now();
@@ -377,9 +436,18 @@ pub fn yield_now() {
 
 /// Sleep for `d`: parks the coroutine (its worker runs others) or, on a
 /// plain thread, `std::thread::sleep`. `sleep(Duration::ZERO)` returns at once.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let rt = bamboo::Runtime::new()?;
+/// let t0 = Instant::now();
+/// rt.block_on(|| bamboo::sleep(Duration::from_millis(5)));
+/// assert!(t0.elapsed() >= Duration::from_millis(5));
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub fn sleep(d: Duration) {
     crate::coro::checkpoint(|| {
-        if !crate::coro::has_task() {
+        if !crate::coro::coroutine_running() {
             std::thread::sleep(d);
             return;
         }
@@ -388,11 +456,4 @@ pub fn sleep(d: Duration) {
             park::park_until(deadline);
         }
     })
-}
-
-#[allow(dead_code)]
-fn cancelled() -> JoinError {
-    JoinError {
-        repr: JoinErrorRepr::Cancelled,
-    }
 }

@@ -11,15 +11,14 @@
 //! `park` makes the next `park` return at once; `park` may return
 //! spuriously, so callers re-check their condition in a loop.
 //!
-//! Every `park` is a stack check point (SPEC §4): in the stress mode it runs
-//! on a fresh segment. Parking on the system stack is a fatal error.
+//! Every `park` is a stack check point (docs/stacks.md): in the stress mode
+//! it runs on a fresh segment. Parking on the system stack is a fatal error.
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::sync::Arc;
 use std::thread::Thread;
 use std::time::Instant;
 
-use super::task::{TaskShared, PARK_IDLE, PARK_NOTIFIED};
+use super::task::{self, TaskShared};
 
 /// Wakes one parked coroutine or thread. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -42,7 +41,7 @@ impl Unparker {
 
 /// The unparker of the caller: its coroutine, or its thread.
 pub(crate) fn current_unparker() -> Unparker {
-    match crate::coro::current_task() {
+    match task::current() {
         Some(t) => Unparker::Coroutine(t),
         None => Unparker::Thread(std::thread::current()),
     }
@@ -50,36 +49,16 @@ pub(crate) fn current_unparker() -> Unparker {
 
 /// Block the caller until its unparker is used (may return spuriously).
 pub(crate) fn park() {
-    match crate::coro::current_task() {
-        Some(task) => {
-            // Fast path: a token is waiting.
-            if task
-                .park_state
-                .compare_exchange(PARK_NOTIFIED, PARK_IDLE, AcqRel, Acquire)
-                .is_ok()
-            {
-                return;
-            }
-            crate::coro::checkpoint(crate::coro::suspend_park);
-        }
+    match task::current() {
+        Some(task) => park_coroutine(task, None),
         None => std::thread::park(),
     }
 }
 
 /// Like [`park`], but returns by `deadline` at the latest.
 pub(crate) fn park_until(deadline: Instant) {
-    match crate::coro::current_task() {
-        Some(task) => {
-            if task
-                .park_state
-                .compare_exchange(PARK_NOTIFIED, PARK_IDLE, AcqRel, Acquire)
-                .is_ok()
-            {
-                return;
-            }
-            super::timer::register(deadline, task);
-            crate::coro::checkpoint(crate::coro::suspend_park);
-        }
+    match task::current() {
+        Some(task) => park_coroutine(task, Some(deadline)),
         None => {
             let now = Instant::now();
             if deadline > now {
@@ -87,4 +66,17 @@ pub(crate) fn park_until(deadline: Instant) {
             }
         }
     }
+}
+
+/// The coroutine side of a park: return at once when a token is waiting,
+/// else (after registering the deadline's timer) suspend; the worker then
+/// moves the task to PARKED (see `state.rs`).
+fn park_coroutine(task: Arc<TaskShared>, deadline: Option<Instant>) {
+    if task.park_state.take_token() {
+        return;
+    }
+    if let Some(d) = deadline {
+        super::timer::register(d, task);
+    }
+    crate::coro::checkpoint(crate::coro::suspend_park);
 }

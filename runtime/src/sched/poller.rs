@@ -111,7 +111,7 @@ impl PollerShared {
     /// Make the owner's current or next [`LocalPoll::poll`] return.
     pub(crate) fn wake(&self) {
         if let Err(e) = self.waker.wake() {
-            crate::stack::os::fatal(format_args!("poller wake-up failed: {e}"));
+            fatal!("poller wake-up failed: {e}");
         }
     }
 }
@@ -124,7 +124,7 @@ impl LocalPoll {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
-            Err(e) => crate::stack::os::fatal(format_args!("epoll_wait failed: {e}")),
+            Err(e) => fatal!("epoll_wait failed: {e}"),
         }
         if self.events.is_empty() {
             return 0;
@@ -303,7 +303,7 @@ impl Registration {
         deadline: Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let coroutine = crate::coro::has_task();
+        let coroutine = crate::coro::coroutine_running();
         loop {
             let g = self.io.gen[dir as usize].load(SeqCst);
             match op() {

@@ -1,38 +1,40 @@
-//! Tasks: the `Send` side of a coroutine (park state, owner, join slot).
+//! Tasks: the `Send` side of a coroutine (park state, owner, join slot),
+//! and which task is running on this thread.
 //!
 //! A coroutine itself (`coro::CoroState`) is `!Send` and lives in its
 //! worker's slab. What other threads see is [`TaskShared`] (to wake it) and
-//! [`JoinInner`] (to collect its result).
+//! its [`JoinSlot`] (to collect its result).
 //!
-//! Park state machine (`park_state`):
+//! One spawn makes two allocations:
+//!
 //! ```text
-//!   IDLE --unpark--> NOTIFIED --park (token)--> IDLE
-//!   IDLE --park: worker after suspend--> PARKED --unpark--> NOTIFIED + enqueue
-//!   any --finish--> DONE   (unpark of a DONE task never enqueues)
+//!   Arc<TaskShared>          park state (state.rs), id, owner, slot, stamp
+//!   Arc<Spawned<F, T>>  ---  the closure F (taken when it starts)
+//!      |                     JoinSlot<T>: result, finished, waiter
+//!      +-- as Arc<dyn Body>          : what the worker runs, then publishes
+//!      +-- as Arc<dyn HasJoinSlot<T>>: what the JoinHandle<T> waits on
 //! ```
-//! Only the `PARKED -> NOTIFIED` transition enqueues, so a task is in at
-//! most one run queue, and a queued slot always names a live coroutine.
+//!
+//! The worker publishes a result only after the coroutine's segments are
+//! back, so a joiner never sees a result while its stack memory is held.
 
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::AcqRel};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::park::{self, Unparker};
+use super::state::ParkState;
 use super::worker::Shared;
 use crate::error::{JoinError, JoinErrorRepr};
-
-pub(crate) const PARK_IDLE: u8 = 0;
-pub(crate) const PARK_NOTIFIED: u8 = 1;
-pub(crate) const PARK_PARKED: u8 = 2;
-pub(crate) const PARK_DONE: u8 = 3;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The shareable half of a coroutine.
 pub(crate) struct TaskShared {
-    pub park_state: AtomicU8,
+    pub park_state: ParkState,
     pub id: u64,
     /// Worker that started it (`usize::MAX` before).
     pub owner: AtomicUsize,
@@ -40,31 +42,69 @@ pub(crate) struct TaskShared {
     pub slot: AtomicUsize,
     /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
     pub stamp: AtomicU64,
-    /// Registered in a `sync::waitq::WaitQueue` (a coroutine waits in at
-    /// most one at a time).
+    /// Registered in a `WaitQueue` (a coroutine waits in at most one at a
+    /// time).
     pub wait_queued: AtomicBool,
-    pub rt: Arc<Shared>,
+    /// The runtime it belongs to.
+    pub shared: Arc<Shared>,
 }
 
 impl TaskShared {
-    pub(crate) fn new(rt: Arc<Shared>) -> TaskShared {
+    pub(crate) fn new(shared: Arc<Shared>) -> TaskShared {
         TaskShared {
-            park_state: AtomicU8::new(PARK_IDLE),
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            park_state: ParkState::new(),
+            id: NEXT_ID.fetch_add(1, Relaxed),
             owner: AtomicUsize::new(usize::MAX),
             slot: AtomicUsize::new(usize::MAX),
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
-            rt,
+            shared,
         }
     }
 
     /// Wake the task: its next (or current) park returns.
     pub(crate) fn unpark(self: &Arc<Self>) {
-        if self.park_state.swap(PARK_NOTIFIED, AcqRel) == PARK_PARKED {
+        if self.park_state.notify() {
             super::worker::schedule(self);
         }
     }
+}
+
+thread_local! {
+    /// The task of the coroutine running on this thread. The worker moves
+    /// it here from the slab for the length of a slice ([`run_as`]).
+    static CURRENT: Cell<Option<Arc<TaskShared>>> = const { Cell::new(None) };
+}
+
+/// The task of the running coroutine (`None` on a plain thread or in the
+/// scheduler loop).
+#[inline]
+pub(crate) fn current() -> Option<Arc<TaskShared>> {
+    // `try_with`: a plain thread's TLS destructors may still park.
+    CURRENT
+        .try_with(|c| {
+            let t = c.take();
+            let r = t.clone();
+            c.set(t);
+            r
+        })
+        .ok()
+        .flatten()
+}
+
+/// Run `f` (a slice of `task`'s coroutine) with `task` as the current task;
+/// it is moved into the thread-local and back, no reference count changes.
+#[inline]
+pub(crate) fn run_as<R>(task: &mut Option<Arc<TaskShared>>, f: impl FnOnce() -> R) -> R {
+    struct Back<'a>(&'a mut Option<Arc<TaskShared>>);
+    impl Drop for Back<'_> {
+        fn drop(&mut self) {
+            *self.0 = CURRENT.with(|c| c.take());
+        }
+    }
+    CURRENT.with(|c| c.set(task.take()));
+    let _back = Back(task);
+    f()
 }
 
 /// A spawned, not yet started coroutine. Stealable by any worker. Dropped
@@ -72,11 +112,11 @@ impl TaskShared {
 /// cancelled and drops the user closure.
 pub(crate) struct Unstarted {
     pub task: Arc<TaskShared>,
-    body: Option<Body>,
+    body: Option<Arc<dyn Body>>,
 }
 
 impl Unstarted {
-    pub(crate) fn new(task: Arc<TaskShared>, body: Body) -> Unstarted {
+    pub(crate) fn new(task: Arc<TaskShared>, body: Arc<dyn Body>) -> Unstarted {
         Unstarted {
             task,
             body: Some(body),
@@ -84,10 +124,11 @@ impl Unstarted {
     }
 
     /// Take the body to run it (once).
-    pub(crate) fn take_body(&mut self) -> Body {
-        self.body
-            .take()
-            .expect("an unstarted coroutine has its body")
+    pub(crate) fn take_body(&mut self) -> Arc<dyn Body> {
+        match self.body.take() {
+            Some(b) => b,
+            None => fatal!("coroutine {} started twice", self.task.id),
+        }
     }
 }
 
@@ -99,44 +140,45 @@ impl Drop for Unstarted {
     }
 }
 
-/// A coroutine body: the user closure and its join slot in one allocation
-/// (shared with the `JoinHandle`). `run` calls the closure, stages its
-/// result, and returns the publication for the worker to make after the
-/// coroutine is gone.
-pub(crate) trait RunBody: Send + Sync {
-    fn run(self: Arc<Self>) -> Completion;
+/// A coroutine body as the worker sees it: the user closure and its join
+/// slot in one allocation (a [`Spawned`]).
+pub(crate) trait Body: Send + Sync {
+    /// Call the closure (once), catch its panic, stage the result; return
+    /// `self` for [`Body::publish`] once the coroutine is gone.
+    fn run(self: Arc<Self>) -> Arc<dyn Body>;
     /// Never started: drop the closure, complete the slot as cancelled.
     fn cancel(&self);
+    /// Make the staged result visible and wake the joiner.
+    fn publish(&self);
 }
 
-pub(crate) type Body = Arc<dyn RunBody>;
-
-/// What a `JoinHandle<T>` holds: the join slot inside a `Spawned<F, T>`.
-pub(crate) trait JoinSlotOf<T>: Send + Sync {
-    fn join_inner(&self) -> &JoinInner<T>;
+/// What a `JoinHandle<T>` holds: the join slot inside a `Spawned<F, T>`
+/// (whose `F` it cannot name).
+pub(crate) trait HasJoinSlot<T>: Send + Sync {
+    fn join_slot(&self) -> &JoinSlot<T>;
 }
 
 /// The one allocation of a spawn (besides its `TaskShared`).
 pub(crate) struct Spawned<F, T> {
-    join: JoinInner<T>,
+    join: JoinSlot<T>,
     f: Mutex<Option<F>>,
 }
 
-struct JoinSlot<T> {
+struct SlotState<T> {
     result: Option<Result<T, JoinError>>,
     finished: bool,
     waiter: Option<Unparker>,
 }
 
 /// Where a coroutine's result waits for its `JoinHandle`.
-pub(crate) struct JoinInner<T> {
-    slot: Mutex<JoinSlot<T>>,
+pub(crate) struct JoinSlot<T> {
+    state: Mutex<SlotState<T>>,
 }
 
-impl<T> JoinInner<T> {
-    pub(crate) fn new() -> JoinInner<T> {
-        JoinInner {
-            slot: Mutex::new(JoinSlot {
+impl<T> JoinSlot<T> {
+    fn new() -> JoinSlot<T> {
+        JoinSlot {
+            state: Mutex::new(SlotState {
                 result: None,
                 finished: false,
                 waiter: None,
@@ -144,61 +186,46 @@ impl<T> JoinInner<T> {
         }
     }
 
-    /// Store the result; the joiner sees it only after [`Publish::publish`].
+    /// Store the result; the joiner sees it only after [`JoinSlot::publish`].
     fn stage(&self, r: Result<T, JoinError>) {
-        self.slot.lock().result = Some(r);
+        self.state.lock().result = Some(r);
     }
 
     fn complete(&self, r: Result<T, JoinError>) {
         self.stage(r);
-        self.publish_now();
+        self.publish();
     }
 
-    pub(crate) fn is_finished(&self) -> bool {
-        self.slot.lock().finished
-    }
-
-    /// Wait for the result (parks a coroutine, blocks a thread).
-    pub(crate) fn wait(&self) -> Result<T, JoinError> {
-        crate::coro::checkpoint(|| loop {
-            {
-                let mut s = self.slot.lock();
-                if s.finished {
-                    return s.result.take().expect("a finished coroutine has a result");
-                }
-                s.waiter = Some(park::current_unparker());
-            }
-            park::park();
-        })
-    }
-}
-
-/// Makes a staged result visible and wakes the joiner. The worker calls it
-/// after the coroutine's segments are back, so a joiner never sees a result
-/// while the coroutine still holds stack memory.
-pub(crate) trait Publish: Send + Sync {
-    fn publish(&self);
-}
-
-/// A finished coroutine's pending publication.
-pub(crate) type Completion = Arc<dyn Publish>;
-
-impl<T: Send> Publish for JoinInner<T> {
     fn publish(&self) {
-        self.publish_now()
-    }
-}
-
-impl<T> JoinInner<T> {
-    fn publish_now(&self) {
         let w = {
-            let mut s = self.slot.lock();
+            let mut s = self.state.lock();
             s.finished = true;
             s.waiter.take()
         };
         if let Some(w) = w {
             w.unpark();
         }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.lock().finished
+    }
+
+    /// Wait for the result (parks a coroutine, blocks a thread).
+    pub(crate) fn wait(&self) -> Result<T, JoinError> {
+        crate::coro::checkpoint(|| loop {
+            {
+                let mut s = self.state.lock();
+                if s.finished {
+                    match s.result.take() {
+                        Some(r) => return r,
+                        None => fatal!("a finished coroutine's join slot has no result"),
+                    }
+                }
+                s.waiter = Some(park::current_unparker());
+            }
+            park::park();
+        })
     }
 }
 
@@ -211,7 +238,7 @@ fn cancelled() -> JoinError {
 /// Completes the join slot with `Cancelled` if the closure does not return
 /// (unwound at runtime shutdown).
 struct CancelOnUnwind<'a, T> {
-    join: &'a JoinInner<T>,
+    join: &'a JoinSlot<T>,
     armed: bool,
 }
 
@@ -230,41 +257,33 @@ where
 {
     pub(crate) fn new(f: F) -> Arc<Spawned<F, T>> {
         Arc::new(Spawned {
-            join: JoinInner::new(),
+            join: JoinSlot::new(),
             f: Mutex::new(Some(f)),
         })
     }
 }
 
-impl<F, T> Publish for Spawned<F, T>
+impl<F, T> HasJoinSlot<T> for Spawned<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn publish(&self) {
-        self.join.publish_now()
-    }
-}
-
-impl<F, T> JoinSlotOf<T> for Spawned<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn join_inner(&self) -> &JoinInner<T> {
+    fn join_slot(&self) -> &JoinSlot<T> {
         &self.join
     }
 }
 
-impl<F, T> RunBody for Spawned<F, T>
+impl<F, T> Body for Spawned<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     /// Catch the closure's panic into the join slot, but let the forced
     /// unwind of runtime shutdown pass through.
-    fn run(self: Arc<Self>) -> Completion {
-        let f = self.f.lock().take().expect("a coroutine body runs once");
+    fn run(self: Arc<Self>) -> Arc<dyn Body> {
+        let Some(f) = self.f.lock().take() else {
+            fatal!("a coroutine body ran twice");
+        };
         let mut guard = CancelOnUnwind {
             join: &self.join,
             armed: true,
@@ -293,5 +312,9 @@ where
     fn cancel(&self) {
         drop(self.f.lock().take());
         self.join.complete(Err(cancelled()));
+    }
+
+    fn publish(&self) {
+        self.join.publish()
     }
 }

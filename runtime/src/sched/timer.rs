@@ -55,8 +55,11 @@ impl Timers {
 
     /// Pop every timer due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant, out: &mut Vec<Arc<TaskShared>>) {
-        while self.heap.peek().is_some_and(|t| t.deadline <= now) {
-            out.push(self.heap.pop().expect("peeked").task);
+        while let Some(t) = self.heap.peek_mut() {
+            if t.deadline > now {
+                break;
+            }
+            out.push(std::collections::binary_heap::PeekMut::pop(t).task);
         }
     }
 
@@ -76,5 +79,5 @@ pub(crate) fn register(deadline: Instant, task: Arc<TaskShared>) {
         l.timers.borrow_mut().push(deadline, task);
         l.ctx.wc().timers.add(1);
     })
-    .unwrap_or_else(|| crate::stack::os::fatal(format_args!("timer registered off a worker")));
+    .unwrap_or_else(|| fatal!("timer registered off a worker"));
 }

@@ -31,23 +31,28 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Instant;
 
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalDeque};
 use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 
 use super::blocking::BlockingPool;
-use super::counters::{latency_bucket, Counters};
 use super::poller::{LocalPoll, PollerShared};
-use super::task::{TaskShared, Unstarted, PARK_DONE, PARK_IDLE, PARK_PARKED};
+use super::task::{self, Body, TaskShared, Unstarted};
 use super::timer::Timers;
+use super::waitq::Semaphore;
 use crate::config::Config;
 use crate::coro::{self, CoroState, Outcome, StackCtx};
+use crate::counters::{latency_bucket, Counters};
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
 
-/// Spin rounds of an idle worker before it parks its thread: 16 x 24
-/// `pause` ~ 10 us here (54 us per 2048 pauses measured), enough to catch a
-/// cross-worker wake-up in flight, short enough not to burn a core.
+/// Spin rounds of an idle worker before it parks its thread: 16 rounds of
+/// 24 `pause`s plus a `has_work` check each, meant to be ~10 us: enough to
+/// catch a cross-worker wake-up in flight, short enough not to burn a core.
+/// Measured on the 2-core development VM (Linux 6.18): 2048 `pause`s took
+/// 54 us. `pause` latency varies a lot between CPUs (about 10 to 140
+/// cycles); to re-measure, time a loop of `std::hint::spin_loop()` calls,
+/// and see `tests/idle.rs` for the idle-CPU check.
 const SPIN_ROUNDS: u32 = 16;
 const SPIN_PAUSES: u32 = 24;
 
@@ -86,8 +91,7 @@ pub(crate) struct Shared {
     pub sleepers: AtomicUsize,
     pub shutdown: AtomicBool,
     pub stw: Stw,
-    pub stw_lock: crate::sync::Semaphore,
-    pub metrics_lock: crate::sync::Semaphore,
+    pub stw_lock: Semaphore,
     pub epoch: Instant,
     pub blocking: Arc<BlockingPool>,
 }
@@ -101,7 +105,7 @@ impl Shared {
         let n = cfg.workers;
         debug_assert_eq!(pollers.len(), n);
         let counters = Arc::new(Counters::new(n));
-        let pool = Arc::new(Pool::new(counters.clone()));
+        let pool = Arc::new(Pool::new(counters.clone(), coro::system_stack_dyn));
         Shared {
             workers: pollers
                 .into_iter()
@@ -126,8 +130,7 @@ impl Shared {
                 stopped: Mutex::new(0),
                 cv: Condvar::new(),
             },
-            stw_lock: crate::sync::Semaphore::new(),
-            metrics_lock: crate::sync::Semaphore::new(),
+            stw_lock: Semaphore::new(),
             epoch: Instant::now(),
         }
     }
@@ -241,7 +244,7 @@ pub(crate) struct Local {
     pub idx: usize,
     pub ctx: Rc<StackCtx>,
     pub ready: RefCell<VecDeque<usize>>,
-    pub unstarted: Worker<Unstarted>,
+    pub unstarted: LocalDeque<Unstarted>,
     pub timers: RefCell<Timers>,
     pub poll: RefCell<LocalPoll>,
 }
@@ -264,7 +267,12 @@ thread_local! {
     static SAMPLE: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Stamp `task` as runnable now, one time in 16 (latency sampling).
+/// One wake-up or spawn in this many is stamped for the runnable-to-running
+/// latency histogram: a stamp costs a clock read, and a sample of 1 in 16
+/// keeps the histogram's shape at a sixteenth of the cost.
+const LATENCY_SAMPLE_EVERY: u32 = 16;
+
+/// Stamp `task` as runnable now, one time in [`LATENCY_SAMPLE_EVERY`].
 #[inline]
 pub(crate) fn maybe_stamp(task: &TaskShared) {
     let n = SAMPLE.with(|s| {
@@ -272,8 +280,8 @@ pub(crate) fn maybe_stamp(task: &TaskShared) {
         s.set(n);
         n
     });
-    if n.is_multiple_of(16) {
-        task.stamp.store(task.rt.now_ns(), Relaxed);
+    if n.is_multiple_of(LATENCY_SAMPLE_EVERY) {
+        task.stamp.store(task.shared.now_ns(), Relaxed);
     }
 }
 
@@ -282,7 +290,7 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
     let owner = task.owner.load(Acquire);
     maybe_stamp(task);
     let local = with_local(|l| {
-        if l.idx == owner && Arc::ptr_eq(&l.shared, &task.rt) {
+        if l.idx == owner && Arc::ptr_eq(&l.shared, &task.shared) {
             l.ready.borrow_mut().push_back(task.slot.load(Relaxed));
             true
         } else {
@@ -292,7 +300,7 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
     if local == Some(true) {
         return;
     }
-    let w = &task.rt.workers[owner];
+    let w = &task.shared.workers[owner];
     w.remote.push(task.clone());
     fence(SeqCst);
     if w.sleeping.load(Relaxed) {
@@ -300,16 +308,37 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
     }
 }
 
+/// A started coroutine as its worker keeps it.
+struct Started {
+    st: CoroState<Arc<dyn Body>>,
+    /// `None` only while its slice runs: then it is the thread's current
+    /// task (`task::run_as`).
+    task: Option<Arc<TaskShared>>,
+}
+
+impl Started {
+    fn task(&self) -> &Arc<TaskShared> {
+        match &self.task {
+            Some(t) => t,
+            None => fatal!("coroutine {} has no task outside its slice", self.id()),
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.task.as_ref().map_or(0, |t| t.id)
+    }
+}
+
 /// Slots of the coroutines a worker owns.
 #[derive(Default)]
 struct Slab {
-    entries: Vec<Option<CoroState>>,
+    entries: Vec<Option<Started>>,
     free: Vec<usize>,
     live: usize,
 }
 
 impl Slab {
-    fn insert(&mut self, st: CoroState) -> usize {
+    fn insert(&mut self, st: Started) -> usize {
         self.live += 1;
         if let Some(i) = self.free.pop() {
             self.entries[i] = Some(st);
@@ -319,7 +348,7 @@ impl Slab {
             self.entries.len() - 1
         }
     }
-    fn take(&mut self, i: usize) -> Option<CoroState> {
+    fn take(&mut self, i: usize) -> Option<Started> {
         self.entries.get_mut(i).and_then(Option::take)
     }
     fn release(&mut self, i: usize) {
@@ -334,7 +363,7 @@ enum Next {
 }
 
 /// Body of a worker thread.
-pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>, poll: LocalPoll) {
+pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>, poll: LocalPoll) {
     let _alt = crate::signal::AltStack::install();
     let ctx = match StackCtx::new(
         shared.pool.clone(),
@@ -344,7 +373,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>, pol
         &shared.cfg,
     ) {
         Ok(c) => Rc::new(c),
-        Err(e) => crate::stack::os::fatal(format_args!("worker {idx}: {e}")),
+        Err(e) => fatal!("worker {idx}: {e}"),
     };
     coro::set_ctx(Some(ctx.clone()));
     let local = Rc::new(Local {
@@ -387,11 +416,16 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>, pol
             Some(Next::New(mut u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
-                let st = coro::start(&ctx, task.clone(), u.take_body());
-                let slot = slab.insert(st);
+                let body = u.take_body();
+                let st = coro::start(&ctx, task.id, move || body.run());
+                let slot = slab.insert(Started {
+                    st,
+                    task: Some(task.clone()),
+                });
                 task.slot.store(slot, Relaxed);
                 task.owner.store(idx, Release);
                 ctx.wc().started.add(1);
+                debug_assert_coroutines(&local, &slab);
                 prefer_new = run_slice(&local, &mut slab, slot);
             }
             None => idle(&local),
@@ -399,6 +433,13 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: Worker<Unstarted>, pol
     }
     shutdown(&local, &mut slab);
     ctx.flush_own();
+    // Conservation of segments: with every coroutine of this worker gone
+    // and its cache flushed, it holds no segment bytes at all.
+    debug_assert_eq!(
+        (ctx.wc().stack_inuse.get(), ctx.wc().segments_inuse.get()),
+        (0, 0),
+        "worker {idx} exits holding segments (bytes, count)"
+    );
     // From now on this worker runs nothing: count it as stopped for good.
     {
         let mut g = shared.stw.stopped.lock();
@@ -419,6 +460,19 @@ fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     }
 }
 
+/// Every this many picks, unstarted coroutines go before ready ones, so a
+/// ready queue that never empties (coroutines yielding in a loop) cannot
+/// starve new spawns; the other picks prefer ready coroutines (their stacks
+/// are warm in the cache).
+const NEW_FIRST_EVERY: u64 = 8;
+
+/// Every this many picks, the shared injector is tried before the local
+/// deque, so spawns from plain threads are not starved by a local deque
+/// that never empties (Go's `schedule` checks its global queue every 61st
+/// tick for the same reason). A prime, so it never falls into step with
+/// [`NEW_FIRST_EVERY`].
+const INJECTOR_FIRST_EVERY: u64 = 61;
+
 fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     if prefer_new {
         // Just yielded: anything unstarted here or in the injector first,
@@ -434,7 +488,7 @@ fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     }
     let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
     let new = || find_unstarted(local, tick).map(Next::New);
-    if tick.is_multiple_of(8) {
+    if tick.is_multiple_of(NEW_FIRST_EVERY) {
         new().or_else(ready)
     } else {
         ready().or_else(new)
@@ -443,7 +497,7 @@ fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
 
 fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     let shared = &local.shared;
-    if tick.is_multiple_of(61) {
+    if tick.is_multiple_of(INJECTOR_FIRST_EVERY) {
         if let Some(u) = steal_injector(local) {
             return Some(u);
         }
@@ -455,36 +509,36 @@ fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
         return Some(u);
     }
     let n = shared.stealers.len();
-    for k in 1..n {
-        let i = (local.idx + k) % n;
-        if shared.stealers[i].is_empty() {
-            continue;
-        }
-        loop {
-            match shared.stealers[i].steal_batch_and_pop(&local.unstarted) {
-                Steal::Success(u) => {
-                    local.ctx.wc().steals.add(1);
-                    return Some(u);
-                }
-                Steal::Retry => continue,
-                Steal::Empty => break,
-            }
-        }
-    }
-    None
+    (1..n)
+        .map(|k| &shared.stealers[(local.idx + k) % n])
+        .filter(|st| !st.is_empty())
+        .find_map(|st| steal(local, || st.steal_batch_and_pop(&local.unstarted)))
 }
 
 #[inline]
 fn steal_injector(local: &Local) -> Option<Unstarted> {
-    if local.shared.injector.is_empty() {
+    let inj = &local.shared.injector;
+    if inj.is_empty() {
         return None;
     }
+    steal(local, || inj.steal_batch_and_pop(&local.unstarted))
+}
+
+/// Retry `attempt` while it says `Retry`; count a success as a steal.
+#[inline]
+fn steal(local: &Local, mut attempt: impl FnMut() -> Steal<Unstarted>) -> Option<Unstarted> {
+    let u = drain_steal(&mut attempt)?;
+    local.ctx.wc().steals.add(1);
+    Some(u)
+}
+
+/// The crossbeam steal-retry loop, in one place: the value, or `None` once
+/// the source is empty.
+#[inline]
+pub(crate) fn drain_steal<T>(attempt: &mut impl FnMut() -> Steal<T>) -> Option<T> {
     loop {
-        match local.shared.injector.steal_batch_and_pop(&local.unstarted) {
-            Steal::Success(u) => {
-                local.ctx.wc().steals.add(1);
-                return Some(u);
-            }
+        match attempt() {
+            Steal::Success(u) => return Some(u),
             Steal::Retry => continue,
             Steal::Empty => return None,
         }
@@ -509,18 +563,22 @@ fn record_latency(local: &Local, task: &TaskShared) {
 /// The coroutine stays in its slab slot while it runs: nothing a coroutine
 /// can reach touches the slab (it is a local of the worker loop).
 fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
-    let Some(st) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
-        crate::stack::os::fatal(format_args!(
-            "worker {}: run queue names empty slot {slot}",
-            local.idx
-        ));
+    let Some(entry) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
+        fatal!(
+            "worker {}: run queue names empty slot {slot} (slab has {} entries, {} live)",
+            local.idx,
+            slab.entries.len(),
+            slab.live
+        );
     };
-    let task = st.task();
-    task.park_state.store(PARK_IDLE, Release);
+    let task = entry.task();
+    task.park_state.transition_to_running();
     record_latency(local, task);
     let wc = local.ctx.wc();
     wc.switches.add(1);
-    match coro::resume(st) {
+    let Started { st, task } = entry;
+    let outcome = task::run_as(task, || coro::resume(st));
+    match outcome {
         Outcome::Yielded => {
             wc.yields.add(1);
             local.ready.borrow_mut().push_back(slot);
@@ -528,22 +586,20 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         }
         Outcome::Parked => {
             wc.parks.add(1);
-            if st
-                .task()
-                .park_state
-                .compare_exchange(PARK_IDLE, PARK_PARKED, AcqRel, Acquire)
-                .is_err()
-            {
+            if !entry.task().park_state.transition_to_parked() {
                 // Unparked before it finished suspending: run it again.
                 local.ready.borrow_mut().push_back(slot);
             }
         }
         Outcome::Finished(done) => {
-            let st = slab.take(slot).expect("the slot was just run");
-            st.task().park_state.store(PARK_DONE, Release);
-            coro::finish(&local.ctx, st);
+            let Some(entry) = slab.take(slot) else {
+                fatal!("worker {}: slot {slot} emptied while it ran", local.idx);
+            };
+            entry.task().park_state.transition_to_done();
+            coro::finish(&local.ctx, entry.st);
             slab.release(slot);
             local.ctx.wc().finished.add(1);
+            debug_assert_coroutines(local, slab);
             done.publish();
         }
     }
@@ -613,10 +669,11 @@ fn shutdown(local: &Local, slab: &mut Slab) {
             drop(u);
         }
         for i in 0..slab.entries.len() {
-            if let Some(st) = slab.take(i) {
-                let task = st.task().clone();
-                coro::destroy(&local.ctx, st);
-                task.park_state.store(PARK_DONE, Release);
+            if let Some(Started { st, mut task }) = slab.take(i) {
+                task::run_as(&mut task, || coro::destroy(&local.ctx, st));
+                if let Some(t) = &task {
+                    t.park_state.transition_to_done();
+                }
                 slab.release(i);
                 local.ctx.wc().finished.add(1);
             }
@@ -628,4 +685,23 @@ fn shutdown(local: &Local, slab: &mut Slab) {
         }
     }
     local.timers.borrow_mut().clear();
+    debug_assert_coroutines(local, slab);
+}
+
+/// Conservation of coroutines on one worker (they never migrate): the
+/// coroutines in its slab are exactly those it started and has not
+/// finished.
+#[inline]
+fn debug_assert_coroutines(local: &Local, slab: &Slab) {
+    if cfg!(debug_assertions) {
+        let wc = local.ctx.wc();
+        let (started, finished) = (wc.started.get(), wc.finished.get());
+        debug_assert_eq!(
+            slab.live as u64,
+            started - finished,
+            "worker {}: {} coroutines in the slab, {started} started, {finished} finished",
+            local.idx,
+            slab.live
+        );
+    }
 }

@@ -12,7 +12,7 @@
 //!   half the capacity.
 
 use super::{os, pool::Pool, stack_bytes, Segment, NCLASSES};
-use crate::sched::counters::WorkerCounters;
+use crate::counters::WorkerCounters;
 
 /// Bytes a class list may hold before it releases half to the pool.
 const CACHE_BYTES: usize = 2 << 20;
@@ -48,14 +48,16 @@ impl SegCache {
         }
         let seg = match list.pop() {
             Some(s) => s,
-            None => os::fatal(format_args!(
-                "segment pool refill of class {class} returned nothing"
-            )),
+            None => fatal!("segment pool refill of class {class} returned nothing"),
         };
         if self.poison {
             // SAFETY: the segment is free and owned by this cache.
             if let Err(e) = unsafe { os::unprotect(seg.bottom(), seg.bytes()) } {
-                os::fatal(format_args!("{e}"));
+                fatal!(
+                    "unpoisoning segment {:#x}..{:#x}: {e}",
+                    seg.bottom(),
+                    seg.top()
+                );
             }
         }
         let b = seg.bytes() as u64;
@@ -73,7 +75,11 @@ impl SegCache {
             // SAFETY: the segment was just given up by its coroutine: nothing
             // lives in it and this cache owns it now.
             if let Err(e) = unsafe { os::poison(seg.bottom(), seg.bytes()) } {
-                os::fatal(format_args!("{e}"));
+                fatal!(
+                    "poisoning segment {:#x}..{:#x}: {e}",
+                    seg.bottom(),
+                    seg.top()
+                );
             }
         }
         wc.stack_inuse.sub(b);

@@ -36,10 +36,13 @@ pub(crate) mod os;
 pub(crate) mod pool;
 pub(crate) mod registry;
 
-pub use os::{force_mprotect_guards, guard_mode, GuardMode, POISON_BYTE};
-pub use registry::{lookup_guard, GuardHit, GuardKind};
-
 use corosensei::stack::{Stack, StackPointer};
+
+/// Runs a closure on a stack that does not move (a worker's system stack),
+/// or directly on a plain thread. Handed down by the layer that owns the
+/// system stack, so this layer never names it; used only on the slow path
+/// that maps a chunk.
+pub(crate) type OnFixedStack = fn(&mut dyn FnMut());
 
 /// Bytes below every segment that fault on access.
 pub const GUARD: usize = 16 << 10;

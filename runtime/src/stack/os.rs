@@ -5,7 +5,8 @@
 //! installs page-table markers without splitting the mapping, so a million
 //! guarded segments fit in one VMA. On older kernels (`EINVAL`) the first
 //! failure switches the whole process to `mprotect(PROT_NONE)`, which splits
-//! the mapping (one VMA per guard); [`guard_mode`] tells which is in use.
+//! the mapping (one VMA per guard); `guard_mode` (a test hook) tells which
+//! is in use.
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
@@ -24,6 +25,7 @@ const MODE_MPROTECT: u8 = 2;
 static GUARD_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
 
 /// How guard regions are installed in this process.
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardMode {
     /// Not decided yet (no chunk mapped).
@@ -35,6 +37,7 @@ pub enum GuardMode {
 }
 
 /// The guard mechanism in use.
+#[cfg(feature = "test-hooks")]
 pub fn guard_mode() -> GuardMode {
     match GUARD_MODE.load(Relaxed) {
         MODE_MADVISE => GuardMode::Madvise,
@@ -43,8 +46,10 @@ pub fn guard_mode() -> GuardMode {
     }
 }
 
-/// Force the `mprotect` fallback (tests of the old-kernel path).
-#[doc(hidden)]
+/// Force the `mprotect` fallback, the path of kernels before 6.13 (tests of
+/// that path). Call it before the first runtime of the process is built:
+/// guards already installed with `madvise` would be removed the wrong way.
+#[cfg(feature = "test-hooks")]
 pub fn force_mprotect_guards() {
     GUARD_MODE.store(MODE_MPROTECT, Relaxed);
 }
@@ -146,10 +151,4 @@ pub(crate) unsafe fn poison(addr: usize, len: usize) -> Result<(), Error> {
     }
     // SAFETY: as above.
     unsafe { protect(addr, len) }
-}
-
-/// Process-wide fatal error: print one line with the numbers and abort.
-pub(crate) fn fatal(msg: std::fmt::Arguments<'_>) -> ! {
-    eprintln!("bamboo: fatal: {msg}");
-    std::process::abort()
 }

@@ -9,7 +9,7 @@
 //!   *cached*) and a `clean` list (pages given back with `MADV_DONTNEED`:
 //!   counted as *released*). A newly mapped chunk's slots start clean.
 //! - Bytes are conserved: `mapped == inuse + cached + released` (see
-//!   `sched::counters`). The pool updates `PoolCounters` under its lock.
+//!   `crate::counters`). The pool updates `PoolCounters` under its lock.
 //! - When dirty bytes exceed the high-water mark, the oldest dirty segments
 //!   are released until half of it remains ([`Pool::scavenge`]): by the next
 //!   worker that goes idle, by a cache flush, or at once past
@@ -25,8 +25,8 @@ use corosensei::stack::valgrind::ValgrindStackRegistration;
 use memmap2::MmapMut;
 use parking_lot::Mutex;
 
-use super::{os, registry, stack_bytes, stride, Segment, GUARD, NCLASSES};
-use crate::sched::counters::Counters;
+use super::{os, registry, stack_bytes, stride, OnFixedStack, Segment, GUARD, NCLASSES};
+use crate::counters::Counters;
 
 /// Dirty bytes the pool keeps before giving pages back to the OS.
 pub const POOL_HIGH_WATER: usize = 16 << 20;
@@ -61,17 +61,18 @@ struct PoolInner {
 pub(crate) struct Pool {
     inner: Mutex<PoolInner>,
     counters: Arc<Counters>,
-    high_water: usize,
+    /// Runs chunk mapping on a stack that does not move.
+    on_fixed_stack: OnFixedStack,
     /// Dirty bytes passed the high-water mark: the next idle worker scavenges.
     pending: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
-    pub(crate) fn new(counters: Arc<Counters>) -> Pool {
+    pub(crate) fn new(counters: Arc<Counters>, on_fixed_stack: OnFixedStack) -> Pool {
         Pool {
             inner: Mutex::new(PoolInner::default()),
             counters,
-            high_water: POOL_HIGH_WATER,
+            on_fixed_stack,
             pending: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -85,9 +86,13 @@ impl Pool {
         let c = class as usize;
         if g.dirty[c].is_empty() && g.clean[c].is_empty() {
             let k = g.chunks_per_class[c];
-            let chunk = crate::coro::system_stack(|| map_chunk(class, k));
-            let chunk =
-                chunk.unwrap_or_else(|e| os::fatal(format_args!("out of stack memory: {e}")));
+            let mut chunk = None;
+            (self.on_fixed_stack)(&mut || chunk = Some(map_chunk(class, k)));
+            let chunk = match chunk {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => fatal!("out of stack memory for class {class} (chunk {k}): {e}"),
+                None => fatal!("chunk mapping for class {class} did not run"),
+            };
             let slots = chunk.map.len() / stride(class);
             let base = chunk.map.as_ptr() as usize;
             // Carve top-down so the first segments handed out are the highest.
@@ -120,7 +125,28 @@ impl Pool {
             }
             moved += 1;
         }
+        self.debug_assert_conserved(&g);
         moved * b
+    }
+
+    /// Conservation inside the pool (under its lock): the cached counter
+    /// is the dirty lists' bytes, and the pool never holds more than it
+    /// mapped.
+    #[inline]
+    fn debug_assert_conserved(&self, g: &PoolInner) {
+        if cfg!(debug_assertions) {
+            let cached = self.counters.pool.cached.load(Relaxed);
+            let released = self.counters.pool.released.load(Relaxed);
+            debug_assert_eq!(
+                cached, g.dirty_bytes as u64,
+                "pool cached counter vs dirty lists"
+            );
+            debug_assert!(
+                cached + released <= g.mapped as u64,
+                "pool holds {cached} cached + {released} released of {} mapped bytes",
+                g.mapped
+            );
+        }
     }
 
     /// Take back free segments (from a worker cache). With `scavenge`, dirty
@@ -137,7 +163,8 @@ impl Pool {
             g.dirty[s.class() as usize].push_back(s);
         }
         self.counters.pool.cached.fetch_add(total as u64, Relaxed);
-        if scavenge && g.dirty_bytes > self.high_water {
+        self.debug_assert_conserved(&g);
+        if scavenge && g.dirty_bytes > POOL_HIGH_WATER {
             if g.dirty_bytes > POOL_SCAVENGE_NOW {
                 self.scavenge_locked(&mut g);
             } else {
@@ -163,14 +190,14 @@ impl Pool {
     }
 
     fn scavenge_locked(&self, g: &mut PoolInner) {
-        if g.dirty_bytes <= self.high_water {
+        if g.dirty_bytes <= POOL_HIGH_WATER {
             return;
         }
         // Pick the oldest dirty segments, largest classes first (the most
         // bytes per segment), down to half the high-water mark: releasing
         // in large batches (hysteresis) gives long runs of neighbours to
         // coalesce, instead of a few segments on every batch release.
-        let target = self.high_water / 2;
+        let target = POOL_HIGH_WATER / 2;
         let mut picked: Vec<Segment> = Vec::new();
         for c in (0..NCLASSES).rev() {
             while g.dirty_bytes > target {
@@ -198,7 +225,7 @@ impl Pool {
             // the guards between them, all inside live chunks; nothing
             // lives there.
             if let Err(e) = unsafe { os::release(lo, hi - lo) } {
-                os::fatal(format_args!("{e}"));
+                fatal!("scavenging free segments {lo:#x}..{hi:#x}: {e}");
             }
             i = j;
         }
@@ -212,6 +239,7 @@ impl Pool {
         for s in picked {
             g.clean[s.class() as usize].push(s);
         }
+        self.debug_assert_conserved(g);
     }
 
     /// Free segments held by the pool (dirty + clean), for tests.

@@ -8,8 +8,9 @@ use proptest::prelude::*;
 
 use super::cache::SegCache;
 use super::pool::Pool;
-use super::{lookup_guard, stack_bytes, Segment, GUARD};
-use crate::sched::counters::Counters;
+use super::registry::lookup_guard;
+use super::{stack_bytes, Segment, GUARD};
+use crate::counters::Counters;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -58,7 +59,7 @@ proptest! {
         poison in any::<bool>(),
     ) {
         let counters = Arc::new(Counters::new(workers));
-        let pool = Pool::new(counters.clone());
+        let pool = Pool::new(counters.clone(), |f| f());
         let mut caches: Vec<SegCache> = (0..workers).map(|_| SegCache::new(poison)).collect();
         // The model: segments each worker holds, and every address handed out.
         let mut held: Vec<Vec<Segment>> = (0..workers).map(|_| Vec::new()).collect();

@@ -91,6 +91,19 @@ impl fmt::Display for RecvError {
 impl std::error::Error for RecvError {}
 
 /// A channel buffering `cap` values (`0` = rendezvous).
+///
+/// ```
+/// let rt = bamboo::Runtime::new()?;
+/// let total = rt.block_on(|| {
+///     let (tx, rx) = bamboo::sync::channel::<u32>(0);
+///     let producer = bamboo::spawn(move || (1..=4).for_each(|i| tx.send(i).unwrap()));
+///     let total: u32 = rx.into_iter().sum(); // ends when the sender is gone
+///     producer.join().unwrap();
+///     total
+/// });
+/// assert_eq!(total, 10);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub fn channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         cap,

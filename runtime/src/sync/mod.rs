@@ -9,40 +9,13 @@
 mod channel;
 mod mutex;
 mod waitgroup;
-pub(crate) mod waitq;
+
+/// The wait queue every primitive here is built on (defined in the
+/// scheduler, which needs it for its own lock).
+pub(crate) mod waitq {
+    pub(crate) use crate::sched::waitq::WaitQueue;
+}
 
 pub use channel::{channel, Receiver, RecvError, SendError, Sender, TryRecvError};
 pub use mutex::{Mutex, MutexGuard};
 pub use waitgroup::WaitGroup;
-
-use std::sync::atomic::{AtomicBool, Ordering::*};
-
-/// A binary semaphore for the runtime's own locks (stop-the-world, metrics):
-/// acquire parks a coroutine rather than blocking its worker.
-pub(crate) struct Semaphore {
-    held: AtomicBool,
-    waiters: waitq::WaitQueue,
-}
-
-impl Semaphore {
-    pub(crate) fn new() -> Semaphore {
-        Semaphore {
-            held: AtomicBool::new(false),
-            waiters: waitq::WaitQueue::new(),
-        }
-    }
-
-    pub(crate) fn acquire(&self) {
-        self.waiters.wait_until(|| {
-            self.held
-                .compare_exchange(false, true, Acquire, Relaxed)
-                .ok()
-                .map(|_| ())
-        })
-    }
-
-    pub(crate) fn release(&self) {
-        self.held.store(false, Release);
-        self.waiters.notify_one();
-    }
-}

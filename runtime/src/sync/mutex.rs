@@ -8,6 +8,21 @@ use std::ops::{Deref, DerefMut};
 use super::waitq::WaitQueue;
 
 /// A coroutine-aware mutex.
+///
+/// ```
+/// use std::sync::Arc;
+/// let rt = bamboo::Runtime::new()?;
+/// let n = Arc::new(bamboo::sync::Mutex::new(0));
+/// let hs: Vec<_> = (0..8)
+///     .map(|_| {
+///         let n = n.clone();
+///         rt.spawn(move || *n.lock() += 1)
+///     })
+///     .collect();
+/// hs.into_iter().for_each(|h| h.join().unwrap());
+/// assert_eq!(*n.lock(), 8);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub struct Mutex<T> {
     inner: parking_lot::Mutex<T>,
     waiters: WaitQueue,

@@ -6,6 +6,20 @@ use std::sync::atomic::{AtomicUsize, Ordering::*};
 use super::waitq::WaitQueue;
 
 /// Waits for a collection of coroutines to finish.
+///
+/// ```
+/// use std::sync::Arc;
+/// let rt = bamboo::Runtime::new()?;
+/// let wg = Arc::new(bamboo::sync::WaitGroup::new());
+/// wg.add(3);
+/// for _ in 0..3 {
+///     let wg = wg.clone();
+///     rt.spawn(move || wg.done());
+/// }
+/// wg.wait(); // blocks this plain thread; a coroutine would park
+/// assert_eq!(wg.count(), 0);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
 pub struct WaitGroup {
     count: AtomicUsize,
     waiters: WaitQueue,

@@ -1,4 +1,9 @@
-//! A queue of parked coroutines/threads waiting for a condition.
+//! A queue of parked coroutines/threads waiting for a condition, and the
+//! runtime's own coroutine-aware lock built on it ([`Semaphore`]).
+//!
+//! It lives in the scheduler layer because the scheduler itself needs it
+//! (the stop-the-world lock); `sync` builds every primitive on it and
+//! re-exports it as `crate::sync::waitq`.
 //!
 //! Protocol (no lost wake-ups): a waiter checks its condition, registers a
 //! node, checks again, and only then parks; a notifier changes the state
@@ -21,8 +26,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::sched::park::{self, Unparker};
-use crate::sched::task::TaskShared;
+use super::park::{self, Unparker};
+use super::task::TaskShared;
 
 /// A registered waiter.
 #[derive(Clone)]
@@ -76,6 +81,7 @@ impl Node {
     }
 }
 
+/// Waiters for one condition; see the module docs for the protocol.
 pub(crate) struct WaitQueue {
     q: Mutex<VecDeque<Node>>,
     len: AtomicUsize,
@@ -165,5 +171,35 @@ impl WaitQueue {
             n.queued().store(false, Release);
             n.wake();
         }
+    }
+}
+
+/// A binary semaphore for the runtime's own locks (stop-the-world):
+/// acquire parks a coroutine rather than blocking its worker.
+pub(crate) struct Semaphore {
+    held: AtomicBool,
+    waiters: WaitQueue,
+}
+
+impl Semaphore {
+    pub(crate) fn new() -> Semaphore {
+        Semaphore {
+            held: AtomicBool::new(false),
+            waiters: WaitQueue::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self) {
+        self.waiters.wait_until(|| {
+            self.held
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .ok()
+                .map(|_| ())
+        })
+    }
+
+    pub(crate) fn release(&self) {
+        self.held.store(false, Release);
+        self.waiters.notify_one();
     }
 }

@@ -1,0 +1,138 @@
+//! A task's park state: one atomic byte and the only code that changes it
+//! (tokio's `task/state.rs` is the model).
+//!
+//! ```text
+//!            unpark (while running or idle)
+//!   +------+ ----------------------------> +----------+
+//!   | IDLE |                               | NOTIFIED |
+//!   +------+ <---------------------------- +----------+
+//!     |  ^     park fast path (token taken)    ^   |
+//!     |  |     / worker starts a slice         |   | worker starts a
+//!     |  |                                     |   | slice (token used)
+//!     |  +-------------------------------------+---+
+//!     | worker, after the coroutine          |
+//!     | suspended to park                    | unpark: the ONE transition
+//!     v                                      | that enqueues the task
+//!   +--------+ ------------------------------+
+//!   | PARKED |
+//!   +--------+
+//!
+//!   any state --finish/unwind--> DONE   (DONE never changes again; an
+//!                                        unpark of a DONE task does nothing)
+//! ```
+//!
+//! Only `PARKED -> NOTIFIED` enqueues, so a task is in at most one run
+//! queue, and a queued slot always names a live coroutine (a task is DONE
+//! only after its slice ended, and a DONE task is never enqueued).
+//!
+//! Who calls what: any thread calls [`ParkState::notify`]; the coroutine
+//! itself calls [`ParkState::take_token`]; its worker calls the
+//! `transition_to_*` methods around each slice.
+
+use std::sync::atomic::{AtomicU8, Ordering::*};
+
+const IDLE: u8 = 0;
+const NOTIFIED: u8 = 1;
+const PARKED: u8 = 2;
+const DONE: u8 = 3;
+
+fn name(s: u8) -> &'static str {
+    match s {
+        IDLE => "idle",
+        NOTIFIED => "notified",
+        PARKED => "parked",
+        DONE => "done",
+        _ => "invalid",
+    }
+}
+
+/// The park state of one task (see the module diagram).
+pub(crate) struct ParkState(AtomicU8);
+
+impl ParkState {
+    /// A task that has not run yet: idle, no token.
+    pub(crate) const fn new() -> ParkState {
+        ParkState(AtomicU8::new(IDLE))
+    }
+
+    /// Unpark: leave a token. True when the task was parked, in which case
+    /// the caller must put it back on its worker's run queue (exactly once).
+    #[inline]
+    pub(crate) fn notify(&self) -> bool {
+        let mut cur = self.0.load(Acquire);
+        loop {
+            if cur == DONE || cur == NOTIFIED {
+                return false;
+            }
+            match self.0.compare_exchange_weak(cur, NOTIFIED, AcqRel, Acquire) {
+                Ok(_) => return cur == PARKED,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Park fast path, called by the running coroutine: take a waiting
+    /// token (`NOTIFIED -> IDLE`). True when there was one: do not suspend.
+    #[inline]
+    pub(crate) fn take_token(&self) -> bool {
+        self.0
+            .compare_exchange(NOTIFIED, IDLE, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// The worker starts a slice: any token is used up by running
+    /// (`IDLE | NOTIFIED -> IDLE`). A parked or done task must not be run.
+    #[inline]
+    pub(crate) fn transition_to_running(&self) {
+        let prev = self.0.load(Relaxed);
+        debug_assert!(
+            prev == IDLE || prev == NOTIFIED,
+            "running a task in state {}",
+            name(prev)
+        );
+        self.0.store(IDLE, Release);
+    }
+
+    /// The worker, after the coroutine suspended to park: `IDLE -> PARKED`.
+    /// False when a token arrived meanwhile (`NOTIFIED`): the caller runs it
+    /// again instead of leaving it parked.
+    #[inline]
+    pub(crate) fn transition_to_parked(&self) -> bool {
+        match self.0.compare_exchange(IDLE, PARKED, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(NOTIFIED) => false,
+            Err(s) => fatal!("parking a task in state {} ({s})", name(s)),
+        }
+    }
+
+    /// The coroutine finished or was unwound: `any -> DONE`, for good.
+    #[inline]
+    pub(crate) fn transition_to_done(&self) {
+        self.0.store(DONE, Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_parked_to_notified_enqueues() {
+        let s = ParkState::new();
+        assert!(!s.notify(), "idle -> notified does not enqueue");
+        assert!(!s.notify(), "a second token is not a second enqueue");
+        assert!(s.take_token());
+        assert!(!s.take_token(), "one token");
+        assert!(s.transition_to_parked());
+        assert!(s.notify(), "parked -> notified enqueues");
+        assert!(!s.notify(), "once");
+        s.transition_to_running();
+        assert!(!s.take_token(), "running used the token");
+        s.notify();
+        assert!(!s.transition_to_parked(), "token arrived before the park");
+        s.transition_to_running();
+        s.transition_to_done();
+        assert!(!s.notify(), "done never enqueues");
+        assert!(!s.take_token(), "done stays done");
+    }
+}
