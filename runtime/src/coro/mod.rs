@@ -17,11 +17,13 @@
 //! - The system stack ([`system_stack`]) is one fixed mapping per worker;
 //!   while on it `seg_bottom` is `None` and `CUR.on_system` is set, so
 //!   `grow` never switches and suspending is a fatal error.
-//! - This layer knows nothing of the scheduler: a coroutine is an id and a
-//!   body returning some `R`; the scheduler keeps its own task state.
+//! - This layer knows nothing of the scheduler: a coroutine is an id, a
+//!   body returning some `R`, and an opaque task `Arc<T>` that
+//!   `current_task::<T>()` hands back while the coroutine runs.
 //! - Only the worker thread that started a coroutine ever touches its
 //!   segments, its worker cache and its counters: nothing here locks.
 
+use std::any::TypeId;
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::panic::{self, PanicHookInfo};
@@ -99,6 +101,12 @@ struct Cur {
     seg: Cell<SegState>,
     spare: Cell<Option<Segment>>,
     yielder: Cell<*const CoYielder>,
+    /// The running coroutine's task (the scheduler's payload), borrowed
+    /// from its `CoroState` (which owns the `Arc` and outlives every slice);
+    /// null when none. `task_type` is the payload's type, so that
+    /// [`current_task`] can check it and stay safe for any caller.
+    task: Cell<*const ()>,
+    task_type: Cell<Option<TypeId>>,
     /// The running coroutine's id (0 when none); read by the SIGSEGV
     /// handler. `Cur` has no field that needs dropping, so this
     /// thread-local is a plain TLS slot: no lazy destructor registration,
@@ -121,6 +129,8 @@ thread_local! {
             seg: Cell::new(SegState::OFF),
             spare: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
+            task: Cell::new(std::ptr::null()),
+            task_type: Cell::new(None),
             id: Cell::new(0),
             stackmove: Cell::new(false),
             poison: Cell::new(false),
@@ -315,13 +325,22 @@ pub(crate) fn ctx() -> Option<Rc<StackCtx>> {
     CTX.with(|c| c.borrow().clone())
 }
 
-/// A started coroutine, owned by its worker; `R` is what its body returns.
-pub(crate) struct CoroState<R> {
+/// A started coroutine, owned by its worker; `R` is what its body returns,
+/// `T` the task its scheduler attaches to it (see [`current_task`]).
+pub(crate) struct CoroState<R, T> {
     co: Co<R>,
     seg: SegState,
     spare: Option<Segment>,
     yielder: *const CoYielder,
     id: u64,
+    task: Arc<T>,
+}
+
+impl<R, T> CoroState<R, T> {
+    /// The task attached at [`start`].
+    pub(crate) fn task(&self) -> &Arc<T> {
+        &self.task
+    }
 }
 
 /// What a slice of a coroutine ended with.
@@ -333,12 +352,13 @@ pub(crate) enum Outcome<R> {
 }
 
 /// Create coroutine `id` on a fresh first segment (not yet run); it will
-/// run `body`.
-pub(crate) fn start<R: 'static>(
+/// run `body`, with `task` as its [`current_task`] while it runs.
+pub(crate) fn start<R: 'static, T: Send + Sync + 'static>(
     ctx: &StackCtx,
     id: u64,
+    task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
-) -> CoroState<R> {
+) -> CoroState<R, T> {
     let seg = ctx.alloc(ctx.first_segment_class);
     let state = SegState {
         seg_bottom: NonZeroUsize::new(seg.bottom()),
@@ -356,29 +376,52 @@ pub(crate) fn start<R: 'static>(
         spare: None,
         yielder: std::ptr::null(),
         id,
+        task,
     }
 }
 
-fn enter<R>(st: &mut CoroState<R>) {
+fn enter<R, T: 'static>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
         c.seg.set(st.seg);
         c.spare.set(st.spare.take());
         c.yielder.set(st.yielder);
         c.id.set(st.id);
+        c.task.set(Arc::as_ptr(&st.task).cast());
+        c.task_type.set(Some(TypeId::of::<T>()));
     });
 }
 
-fn leave<R>(st: &mut CoroState<R>) {
+fn leave<R, T>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
         st.seg = c.seg.replace(SegState::OFF);
         st.spare = c.spare.take();
         st.yielder = c.yielder.replace(std::ptr::null());
+        c.task.set(std::ptr::null());
         c.id.set(0);
     });
 }
 
+/// The task of the running coroutine, if one runs on this thread and its
+/// task is a `T` (`None` on a plain thread or in the scheduler loop).
+#[inline]
+pub(crate) fn current_task<T: Send + Sync + 'static>() -> Option<Arc<T>> {
+    let (p, ty) = CUR.with(|c| (c.task.get(), c.task_type.get()));
+    if p.is_null() || ty != Some(TypeId::of::<T>()) {
+        return None;
+    }
+    let p = p.cast::<T>();
+    // SAFETY: `p` came from `Arc::<T>::as_ptr` (the type id matches) on the
+    // `Arc` owned by the running coroutine's `CoroState`, which stays in
+    // its worker's slab (alive) for as long as the coroutine runs; we add
+    // one strong count before making a second `Arc` from it.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
+}
+
 /// Run a coroutine until it yields, parks or finishes.
-pub(crate) fn resume<R>(st: &mut CoroState<R>) -> Outcome<R> {
+pub(crate) fn resume<R, T: 'static>(st: &mut CoroState<R, T>) -> Outcome<R> {
     enter(st);
     let r = st.co.resume(());
     leave(st);
@@ -390,7 +433,7 @@ pub(crate) fn resume<R>(st: &mut CoroState<R>) -> Outcome<R> {
 }
 
 /// Give back every segment of a finished coroutine.
-pub(crate) fn finish<R>(ctx: &StackCtx, mut st: CoroState<R>) {
+pub(crate) fn finish<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
     if let Some(s) = st.spare.take() {
         ctx.free(s);
     }
@@ -412,7 +455,7 @@ pub(crate) fn finish<R>(ctx: &StackCtx, mut st: CoroState<R>) {
 
 /// Unwind a suspended coroutine (its destructors run on this worker), then
 /// give back its segments.
-pub(crate) fn destroy<R>(ctx: &StackCtx, mut st: CoroState<R>) {
+pub(crate) fn destroy<R, T: 'static>(ctx: &StackCtx, mut st: CoroState<R, T>) {
     if !st.co.done() {
         enter(&mut st);
         CUR.with(|c| c.unwinding.set(true));

@@ -1,5 +1,5 @@
 //! Tasks: the `Send` side of a coroutine (park state, owner, join slot),
-//! and which task is running on this thread.
+//! and which task is running on this thread ([`current`]).
 //!
 //! A coroutine itself (`coro::CoroState`) is `!Send` and lives in its
 //! worker's slab. What other threads see is [`TaskShared`] (to wake it) and
@@ -18,7 +18,6 @@
 //! The worker publishes a result only after the coroutine's segments are
 //! back, so a joiner never sees a result while its stack memory is held.
 
-use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -70,41 +69,11 @@ impl TaskShared {
     }
 }
 
-thread_local! {
-    /// The task of the coroutine running on this thread. The worker moves
-    /// it here from the slab for the length of a slice ([`run_as`]).
-    static CURRENT: Cell<Option<Arc<TaskShared>>> = const { Cell::new(None) };
-}
-
 /// The task of the running coroutine (`None` on a plain thread or in the
-/// scheduler loop).
+/// scheduler loop): the payload the worker attached at `coro::start`.
 #[inline]
 pub(crate) fn current() -> Option<Arc<TaskShared>> {
-    // `try_with`: a plain thread's TLS destructors may still park.
-    CURRENT
-        .try_with(|c| {
-            let t = c.take();
-            let r = t.clone();
-            c.set(t);
-            r
-        })
-        .ok()
-        .flatten()
-}
-
-/// Run `f` (a slice of `task`'s coroutine) with `task` as the current task;
-/// it is moved into the thread-local and back, no reference count changes.
-#[inline]
-pub(crate) fn run_as<R>(task: &mut Option<Arc<TaskShared>>, f: impl FnOnce() -> R) -> R {
-    struct Back<'a>(&'a mut Option<Arc<TaskShared>>);
-    impl Drop for Back<'_> {
-        fn drop(&mut self) {
-            *self.0 = CURRENT.with(|c| c.take());
-        }
-    }
-    CURRENT.with(|c| c.set(task.take()));
-    let _back = Back(task);
-    f()
+    crate::coro::current_task::<TaskShared>()
 }
 
 /// A spawned, not yet started coroutine. Stealable by any worker. Dropped

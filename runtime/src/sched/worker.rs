@@ -37,7 +37,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::blocking::BlockingPool;
 use super::poller::{LocalPoll, PollerShared};
-use super::task::{self, Body, TaskShared, Unstarted};
+use super::task::{Body, TaskShared, Unstarted};
 use super::timer::Timers;
 use super::waitq::Semaphore;
 use crate::config::Config;
@@ -308,26 +308,9 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
     }
 }
 
-/// A started coroutine as its worker keeps it.
-struct Started {
-    st: CoroState<Arc<dyn Body>>,
-    /// `None` only while its slice runs: then it is the thread's current
-    /// task (`task::run_as`).
-    task: Option<Arc<TaskShared>>,
-}
-
-impl Started {
-    fn task(&self) -> &Arc<TaskShared> {
-        match &self.task {
-            Some(t) => t,
-            None => fatal!("coroutine {} has no task outside its slice", self.id()),
-        }
-    }
-
-    fn id(&self) -> u64 {
-        self.task.as_ref().map_or(0, |t| t.id)
-    }
-}
+/// A started coroutine as its worker keeps it: its body's result is the
+/// `Body` to publish, its task the `TaskShared` other threads wake.
+type Started = CoroState<Arc<dyn Body>, TaskShared>;
 
 /// Slots of the coroutines a worker owns.
 #[derive(Default)]
@@ -417,11 +400,8 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 let task = u.task.clone();
                 record_latency(&local, &task);
                 let body = u.take_body();
-                let st = coro::start(&ctx, task.id, move || body.run());
-                let slot = slab.insert(Started {
-                    st,
-                    task: Some(task.clone()),
-                });
+                let st = coro::start(&ctx, task.id, task.clone(), move || body.run());
+                let slot = slab.insert(st);
                 task.slot.store(slot, Relaxed);
                 task.owner.store(idx, Release);
                 ctx.wc().started.add(1);
@@ -576,9 +556,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
     record_latency(local, task);
     let wc = local.ctx.wc();
     wc.switches.add(1);
-    let Started { st, task } = entry;
-    let outcome = task::run_as(task, || coro::resume(st));
-    match outcome {
+    match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);
             local.ready.borrow_mut().push_back(slot);
@@ -596,7 +574,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
                 fatal!("worker {}: slot {slot} emptied while it ran", local.idx);
             };
             entry.task().park_state.transition_to_done();
-            coro::finish(&local.ctx, entry.st);
+            coro::finish(&local.ctx, entry);
             slab.release(slot);
             local.ctx.wc().finished.add(1);
             debug_assert_coroutines(local, slab);
@@ -669,11 +647,10 @@ fn shutdown(local: &Local, slab: &mut Slab) {
             drop(u);
         }
         for i in 0..slab.entries.len() {
-            if let Some(Started { st, mut task }) = slab.take(i) {
-                task::run_as(&mut task, || coro::destroy(&local.ctx, st));
-                if let Some(t) = &task {
-                    t.park_state.transition_to_done();
-                }
+            if let Some(st) = slab.take(i) {
+                let task = st.task().clone();
+                coro::destroy(&local.ctx, st);
+                task.park_state.transition_to_done();
                 slab.release(i);
                 local.ctx.wc().finished.add(1);
             }
