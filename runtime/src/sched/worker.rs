@@ -542,6 +542,11 @@ fn record_latency(local: &Local, task: &TaskShared) {
 ///
 /// The coroutine stays in its slab slot while it runs: nothing a coroutine
 /// can reach touches the slab (it is a local of the worker loop).
+///
+/// Always inlined into the worker loop: as a call it costs ~15
+/// instructions per slice (callgrind, a yield loop on one worker), about
+/// 5% of a yield.
+#[inline(always)]
 fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
     let Some(entry) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
         fatal!(
