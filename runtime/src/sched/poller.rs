@@ -42,7 +42,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,9 @@ pub(crate) struct PollerShared {
     waker: Waker,
     /// Token -> socket state. Locked to register, deregister and dispatch.
     ios: Mutex<TokenTable>,
+    /// Sockets registered now: a worker with none skips its non-blocking
+    /// polls (no `epoll_wait` on the paths of runtimes without sockets).
+    registered: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -103,11 +106,17 @@ pub(crate) fn new_poller() -> io::Result<(LocalPoll, Arc<PollerShared>)> {
             registry,
             waker,
             ios: Mutex::new(TokenTable::default()),
+            registered: AtomicUsize::new(0),
         }),
     ))
 }
 
 impl PollerShared {
+    /// True when some socket is registered here.
+    pub(crate) fn has_sockets(&self) -> bool {
+        self.registered.load(Relaxed) != 0
+    }
+
     /// Make the owner's current or next [`LocalPoll::poll`] return.
     pub(crate) fn wake(&self) {
         if let Err(e) = self.waker.wake() {
@@ -289,6 +298,7 @@ impl Registration {
             t.free.push(token);
             return Err(e);
         }
+        poller.registered.fetch_add(1, Relaxed);
         let _ = self.reg.set(Registered { poller, token });
         Ok(())
     }
@@ -345,6 +355,7 @@ impl Drop for Registration {
             let mut t = r.poller.ios.lock();
             t.entries[r.token] = None;
             t.free.push(r.token);
+            r.poller.registered.fetch_sub(1, Relaxed);
         }
     }
 }

@@ -391,7 +391,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             }
         }
         tick = tick.wrapping_add(1);
-        if tick.is_multiple_of(POLL_EVERY) {
+        if tick.is_multiple_of(POLL_EVERY) && shared.workers[idx].poller.has_sockets() {
             poll_now(&local, Some(std::time::Duration::ZERO));
         }
         match pick(&local, tick, prefer_new) {
@@ -613,10 +613,15 @@ fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
 }
 
 fn idle(local: &Local) {
-    if poll_now(local, Some(std::time::Duration::ZERO)) {
+    let has_sockets = local.shared.workers[local.idx].poller.has_sockets();
+    if has_sockets && poll_now(local, Some(std::time::Duration::ZERO)) {
         return;
     }
-    for _ in 0..SPIN_ROUNDS {
+    // With sockets registered, readiness arrives through epoll, which the
+    // spin cannot see: go straight to the wait (it returns at once when
+    // events are pending) instead of burning the core.
+    let spins = if has_sockets { 0 } else { SPIN_ROUNDS };
+    for _ in 0..spins {
         if has_work(local) {
             return;
         }
