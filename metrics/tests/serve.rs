@@ -237,3 +237,100 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+const CHILD_ENV: &str = "BAMBOO_SERVE_CHILD";
+
+/// The accept loop of `serve` under a tiny `RLIMIT_NOFILE` (in a child
+/// process): it neither dies nor spins on `EMFILE`, and answers again once
+/// descriptors are free.
+#[test]
+fn serve_survives_emfile_without_spinning() {
+    if std::env::var(CHILD_ENV).as_deref() == Ok("emfile") {
+        return emfile_child();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "serve_survives_emfile_without_spinning",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "emfile")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the EMFILE child hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("serve emfile ok"), "{stdout}\n{stderr}");
+}
+
+/// CPU time (user + system) of this process, from /proc/self/stat, read
+/// through a file opened beforehand (no descriptor is needed while the
+/// process is out of them).
+fn cpu_time(stat: &mut std::fs::File) -> Duration {
+    use std::io::Seek;
+    let mut s = String::new();
+    stat.rewind().unwrap();
+    stat.read_to_string(&mut s).unwrap();
+    let after = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 1000 / rustix::param::clock_ticks_per_second())
+}
+
+/// Set the soft `RLIMIT_NOFILE` (`None`: up to the hard limit).
+fn set_nofile(soft: Option<u64>) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let hard = getrlimit(Resource::Nofile).maximum;
+    let current = soft.or(hard);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current,
+            maximum: hard,
+        },
+    )
+    .unwrap();
+}
+
+fn emfile_child() {
+    let (rt, addr) = start();
+    // Connections the kernel completes into the backlog, made first.
+    let clients: Vec<_> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut stat = std::fs::File::open("/proc/self/stat").unwrap();
+    let _ = rustix::param::clock_ticks_per_second();
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    // Room for about one accept; the rest hit EMFILE.
+    set_nofile(Some(open + 1));
+    let cpu0 = cpu_time(&mut stat);
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = cpu_time(&mut stat) - cpu0;
+    set_nofile(None);
+    drop(clients);
+    let mut s = connect(addr);
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut pending = Vec::new();
+    let (head, _) = response(&mut s, &mut pending);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        spent < Duration::from_millis(500),
+        "the accept loop spun: {spent:?} CPU in 1.5 s"
+    );
+    println!("serve emfile ok: {spent:?} CPU while out of descriptors");
+    drop(rt);
+}

@@ -275,6 +275,31 @@ fn read_timeout_is_timed_out_after_about_the_timeout() {
 }
 
 #[test]
+fn write_timeout_is_timed_out_when_the_peer_does_not_read() {
+    let _d = deadline("write_timeout_is_timed_out_when_the_peer_does_not_read", 60);
+    let rt = rt(1);
+    rt.block_on(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_s, _) = l.accept().unwrap(); // never reads
+        c.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let chunk = vec![1u8; 256 << 10];
+        let t = Instant::now();
+        let e = loop {
+            if let Err(e) = (&c).write(&chunk) {
+                break e;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the buffers never filled"
+            );
+        };
+        assert_eq!(e.kind(), ErrorKind::TimedOut, "{e:?}");
+    });
+}
+
+#[test]
 fn eof_broken_pipe_and_reset() {
     let _d = deadline("eof_broken_pipe_and_reset", 60);
     let rt = rt(2);
