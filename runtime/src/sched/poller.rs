@@ -89,6 +89,8 @@ pub(crate) struct LocalPoll {
     poll: Poll,
     events: Events,
     ready: Vec<(Arc<IoState>, bool, bool)>,
+    /// Waiters being woken (reused: no allocation per event).
+    woken: Vec<Unparker>,
 }
 
 /// Create one worker's poller.
@@ -101,6 +103,7 @@ pub(crate) fn new_poller() -> io::Result<(LocalPoll, Arc<PollerShared>)> {
             poll,
             events: Events::with_capacity(EVENTS),
             ready: Vec::with_capacity(EVENTS),
+            woken: Vec::with_capacity(EVENTS),
         },
         Arc::new(PollerShared {
             registry,
@@ -156,7 +159,7 @@ impl LocalPoll {
         }
         let n = self.ready.len();
         for (io, r, w) in self.ready.drain(..) {
-            io.ready(r, w);
+            io.ready(r, w, &mut self.woken);
         }
         n
     }
@@ -195,15 +198,15 @@ impl IoState {
         Some(key)
     }
 
-    /// Called by the poller: bump the counters, wake the waiters.
-    fn ready(&self, read: bool, write: bool) {
+    /// Called by the poller: bump the counters, wake the waiters (`woken`
+    /// is scratch space, left empty).
+    fn ready(&self, read: bool, write: bool, woken: &mut Vec<Unparker>) {
         if read {
             self.gen[Dir::Read as usize].fetch_add(1, SeqCst);
         }
         if write {
             self.gen[Dir::Write as usize].fetch_add(1, SeqCst);
         }
-        let mut woken: Vec<Unparker> = Vec::new();
         {
             let mut w = self.waiters.lock();
             if w.list.is_empty() {
@@ -217,7 +220,7 @@ impl IoState {
                 !hit
             });
         }
-        for u in woken {
+        for u in woken.drain(..) {
             u.unpark();
         }
     }
@@ -431,7 +434,7 @@ mod tests {
         let io = IoState::new();
         let g = io.gen[Dir::Read as usize].load(SeqCst);
         // op() -> WouldBlock here; then the poller reports the socket ready.
-        io.ready(true, false);
+        io.ready(true, false, &mut Vec::new());
         assert_eq!(
             io.enqueue(Dir::Read, g, me()),
             None,
@@ -447,13 +450,13 @@ mod tests {
         let io = IoState::new();
         let g = io.gen[Dir::Write as usize].load(SeqCst);
         let key = io.enqueue(Dir::Write, g, me()).expect("current generation");
-        io.ready(true, false);
+        io.ready(true, false, &mut Vec::new());
         assert_eq!(
             io.waiters.lock().list.len(),
             1,
             "a read event woke a writer"
         );
-        io.ready(false, true);
+        io.ready(false, true, &mut Vec::new());
         assert!(io.waiters.lock().list.is_empty());
         // The unpark left a token: this park returns at once.
         let t = Instant::now();

@@ -1,0 +1,3 @@
+module bamboo-bench-net
+
+go 1.19
