@@ -687,9 +687,14 @@ fn emfile_in_accept_neither_kills_nor_spins_the_loop() {
     assert!(stdout.contains("emfile child ok"), "{stdout}\n{stderr}");
 }
 
-/// CPU time (user + system) of this process, from /proc/self/stat.
-fn cpu_time() -> Duration {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+/// CPU time (user + system) of this process, from /proc/self/stat, read
+/// through a file opened beforehand (no descriptor is needed while the
+/// process is out of them).
+fn cpu_time(stat: &mut std::fs::File) -> Duration {
+    use std::io::Seek;
+    let mut s = String::new();
+    stat.rewind().unwrap();
+    stat.read_to_string(&mut s).unwrap();
     let after = &s[s.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
@@ -725,6 +730,8 @@ fn emfile_child() {
     });
     // Let the runtime settle, then cap the process at its descriptors + 8.
     std::thread::sleep(Duration::from_millis(50));
+    let mut stat = std::fs::File::open("/proc/self/stat").unwrap();
+    let _ = rustix::param::clock_ticks_per_second();
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     let hard = getrlimit(Resource::Nofile).maximum;
     setrlimit(
@@ -743,14 +750,14 @@ fn emfile_child() {
             clients.push(c);
         }
     }
-    let cpu0 = cpu_time();
+    let cpu0 = cpu_time(&mut stat);
     let t = Instant::now();
     while emfiles.load(SeqCst) == 0 && t.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(emfiles.load(SeqCst) > 0, "accept never hit EMFILE");
     std::thread::sleep(Duration::from_millis(500));
-    let spent = cpu_time() - cpu0;
+    let spent = cpu_time(&mut stat) - cpu0;
     // Raise the cap again: the loop must still be alive and accept.
     setrlimit(
         Resource::Nofile,

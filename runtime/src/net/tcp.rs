@@ -299,7 +299,9 @@ impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = Timeouts::deadline(&self.timeouts.read);
         let s = &self.sock;
-        self.reg.io(s, Dir::Read, deadline, || (&*s).read(buf))
+        let want = buf.len();
+        self.reg
+            .io_stream(s, Dir::Read, deadline, want, || (&*s).read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
@@ -314,7 +316,7 @@ impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = Timeouts::deadline(&self.timeouts.write);
         let s = &self.sock;
-        self.reg.io(s, Dir::Write, deadline, || {
+        self.reg.io_stream(s, Dir::Write, deadline, buf.len(), || {
             SockRef::from(s).send_with_flags(buf, libc::MSG_NOSIGNAL)
         })
     }

@@ -203,7 +203,9 @@ impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = Timeouts::deadline(&self.timeouts.read);
         let s = &self.sock;
-        self.reg.io(s, Dir::Read, deadline, || (&*s).read(buf))
+        let want = buf.len();
+        self.reg
+            .io_stream(s, Dir::Read, deadline, want, || (&*s).read(buf))
     }
 }
 
@@ -211,7 +213,7 @@ impl Write for &UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = Timeouts::deadline(&self.timeouts.write);
         let s = &self.sock;
-        self.reg.io(s, Dir::Write, deadline, || {
+        self.reg.io_stream(s, Dir::Write, deadline, buf.len(), || {
             SockRef::from(s).send_with_flags(buf, libc::MSG_NOSIGNAL)
         })
     }

@@ -55,6 +55,9 @@ use super::park::{self, Unparker};
 /// The waker's token; sockets get slab indices below it.
 const WAKE_TOKEN: Token = Token(usize::MAX);
 
+/// No generation recorded in `Registration::drained`.
+const NONE: u64 = u64::MAX;
+
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 256;
 
@@ -241,6 +244,11 @@ struct Registered {
 pub(crate) struct Registration {
     fd: RawFd,
     io: Arc<IoState>,
+    /// Per direction: the generation at which a stream operation came back
+    /// short (the kernel buffer was drained / filled), `NONE` otherwise.
+    /// While the generation has not moved since, a coroutine waits without
+    /// trying the call (it would be `WouldBlock`).
+    drained: [AtomicU64; 2],
     reg: OnceLock<Registered>,
     init: Mutex<()>,
 }
@@ -261,6 +269,7 @@ impl Registration {
         Registration {
             fd: fd.as_fd().as_raw_fd(),
             io: Arc::new(IoState::new()),
+            drained: [AtomicU64::new(NONE), AtomicU64::new(NONE)],
             reg: OnceLock::new(),
             init: Mutex::new(()),
         }
@@ -323,6 +332,51 @@ impl Registration {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timed_out());
+            }
+            if coroutine {
+                self.ensure_registered()?;
+                self.park(dir, g, deadline);
+            } else {
+                wait_thread(src, dir, deadline)?;
+            }
+        }
+    }
+
+    /// [`Registration::io`] for a byte-stream read or write of `want`
+    /// bytes: a short transfer (`0 < n < want`) means the kernel buffer was
+    /// drained (read) or filled (write), so until the socket reports
+    /// readiness again a coroutine waits without trying the call — one
+    /// `WouldBlock` system call saved per round trip (tokio does the same).
+    /// Edge-triggered readiness makes this exact: bytes (or room) that
+    /// arrive after the short call raise an event, which moves the
+    /// generation. Plain threads always try the call.
+    pub(crate) fn io_stream(
+        &self,
+        src: &impl AsFd,
+        dir: Dir,
+        deadline: Option<Instant>,
+        want: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let coroutine = crate::coro::coroutine_running();
+        let drained = &self.drained[dir as usize];
+        loop {
+            let g = self.io.gen[dir as usize].load(SeqCst);
+            if !(coroutine && drained.load(Relaxed) == g) {
+                match op() {
+                    Ok(n) => {
+                        if coroutine && n > 0 && n < want {
+                            drained.store(g, Relaxed);
+                        }
+                        return Ok(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(timed_out());
