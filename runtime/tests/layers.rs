@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 0),
     ("error", 0),
     ("counters", 0),
+    ("loom", 0),
     ("stack", 1),
     ("coro", 2),
     ("signal", 3),

@@ -16,11 +16,16 @@
 pub(crate) mod blocking;
 pub(crate) mod park;
 pub(crate) mod poller;
+pub(crate) mod remote;
 pub(crate) mod state;
+pub(crate) mod stw;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod waitq;
 pub(crate) mod worker;
+
+#[cfg(all(test, loom))]
+mod models;
 
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering::Relaxed;

@@ -14,8 +14,8 @@
 //! Every `park` is a stack check point (docs/stacks.md): in the stress mode
 //! it runs on a fresh segment. Parking on the system stack is a fatal error.
 
+use crate::loom::thread::{self as thread, Thread};
 use std::sync::Arc;
-use std::thread::Thread;
 use std::time::Instant;
 
 use super::task::{self, TaskShared};
@@ -43,7 +43,7 @@ impl Unparker {
 pub(crate) fn current_unparker() -> Unparker {
     match task::current() {
         Some(t) => Unparker::Coroutine(t),
-        None => Unparker::Thread(std::thread::current()),
+        None => Unparker::Thread(thread::current()),
     }
 }
 
@@ -51,7 +51,7 @@ pub(crate) fn current_unparker() -> Unparker {
 pub(crate) fn park() {
     match task::current() {
         Some(task) => park_coroutine(task, None),
-        None => std::thread::park(),
+        None => thread::park(),
     }
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn park_until(deadline: Instant) {
         None => {
             let now = Instant::now();
             if deadline > now {
-                std::thread::park_timeout(deadline - now);
+                thread::park_timeout(deadline - now);
             }
         }
     }

@@ -29,7 +29,10 @@
 //! itself calls [`ParkState::take_token`]; its worker calls the
 //! `transition_to_*` methods around each slice.
 
-use std::sync::atomic::{AtomicU8, Ordering::*};
+use std::sync::atomic::Ordering::*;
+
+use crate::loom::sync::atomic::AtomicU8;
+use crate::loom::{planted, Bug};
 
 const IDLE: u8 = 0;
 const NOTIFIED: u8 = 1;
@@ -51,7 +54,7 @@ pub(crate) struct ParkState(AtomicU8);
 
 impl ParkState {
     /// A task that has not run yet: idle, no token.
-    pub(crate) const fn new() -> ParkState {
+    pub(crate) fn new() -> ParkState {
         ParkState(AtomicU8::new(IDLE))
     }
 
@@ -65,6 +68,7 @@ impl ParkState {
                 return false;
             }
             match self.0.compare_exchange_weak(cur, NOTIFIED, AcqRel, Acquire) {
+                Ok(_) if planted(Bug::ParkNotifyAlwaysEnqueues) => return true,
                 Ok(_) => return cur == PARKED,
                 Err(now) => cur = now,
             }
@@ -98,6 +102,10 @@ impl ParkState {
     /// again instead of leaving it parked.
     #[inline]
     pub(crate) fn transition_to_parked(&self) -> bool {
+        if planted(Bug::ParkStoreNotCas) {
+            self.0.store(PARKED, Release);
+            return true;
+        }
         match self.0.compare_exchange(IDLE, PARKED, AcqRel, Acquire) {
             Ok(_) => true,
             Err(NOTIFIED) => false,

@@ -19,7 +19,7 @@
 //! back, so a joiner never sees a result while its stack memory is held.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -28,6 +28,7 @@ use super::park::{self, Unparker};
 use super::state::ParkState;
 use super::worker::Shared;
 use crate::error::{JoinError, JoinErrorRepr};
+use crate::loom::sync::atomic::AtomicBool;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -21,10 +21,12 @@
 //! thread gets a small heap node per wait.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
+use crate::loom::sync::Mutex;
+use crate::loom::{planted, Bug};
 
 use super::park::{self, Unparker};
 use super::task::TaskShared;
@@ -39,7 +41,7 @@ enum Node {
 }
 
 struct ThreadNode {
-    thread: std::thread::Thread,
+    thread: crate::loom::thread::Thread,
     queued: AtomicBool,
 }
 
@@ -100,6 +102,15 @@ impl WaitQueue {
         let mut q = self.q.lock();
         q.push_back(node.clone());
         self.len.store(q.len(), SeqCst);
+        drop(q);
+        // Dekker's handshake with `notify_*`: our `len` store, then our
+        // condition check, against their state change, then their `len`
+        // load. Without a full fence on both sides each may miss the other
+        // (store buffering) and the wake-up is lost; the loom model
+        // `waitq_semaphore` finds that interleaving.
+        if !planted(Bug::WaitqNoFence) {
+            fence(SeqCst);
+        }
         node
     }
 
@@ -125,7 +136,9 @@ impl WaitQueue {
         let me = park::current_unparker();
         loop {
             let node = self.register(&me);
-            if let Some(r) = f() {
+            if planted(Bug::WaitqNoRecheck) {
+                // The naive order: park right after registering.
+            } else if let Some(r) = f() {
                 self.unregister(&node);
                 return r;
             }
@@ -149,6 +162,9 @@ impl WaitQueue {
 
     /// Wake the longest waiter.
     pub(crate) fn notify_one(&self) {
+        if !planted(Bug::WaitqNoFence) {
+            fence(SeqCst); // see `register`
+        }
         if self.len.load(SeqCst) == 0 {
             return;
         }
@@ -159,6 +175,9 @@ impl WaitQueue {
 
     /// Wake every waiter.
     pub(crate) fn notify_all(&self) {
+        if !planted(Bug::WaitqNoFence) {
+            fence(SeqCst); // see `register`
+        }
         if self.len.load(SeqCst) == 0 {
             return;
         }

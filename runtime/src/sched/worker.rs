@@ -26,23 +26,25 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::atomic::{fence, AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Instant;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalDeque};
-use crossbeam_queue::SegQueue;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
 use super::poller::{LocalPoll, PollerShared};
+use super::remote::{self, RemoteQueue};
+use super::stw::Stw;
 use super::task::{Body, TaskShared, Unstarted};
 use super::timer::Timers;
 use super::waitq::Semaphore;
 use crate::config::Config;
 use crate::coro::{self, CoroState, Outcome, StackCtx};
 use crate::counters::{latency_bucket, Counters};
+use crate::loom::sync::atomic::AtomicBool;
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
 
@@ -62,22 +64,12 @@ const POLL_EVERY: u64 = 61;
 
 /// Shared state of one worker.
 pub(crate) struct WorkerShared {
-    pub remote: SegQueue<Arc<TaskShared>>,
+    pub remote: RemoteQueue<Arc<TaskShared>>,
     pub thread: OnceLock<Thread>,
     pub sleeping: AtomicBool,
     pub cache: Arc<Mutex<SegCache>>,
     /// Its poller's registry and waker: the way to wake this worker.
     pub poller: Arc<PollerShared>,
-}
-
-/// Stop-the-world rendezvous. `parked` counts workers stopped at a safe
-/// point *and* workers that have exited (runtime shut down): both will run
-/// nothing until the world restarts, so a stop never waits for a worker
-/// that is gone.
-pub(crate) struct Stw {
-    pub requested: AtomicBool,
-    stopped: Mutex<usize>,
-    cv: Condvar,
 }
 
 /// State shared by every thread of one runtime.
@@ -110,7 +102,7 @@ impl Shared {
             workers: pollers
                 .into_iter()
                 .map(|poller| WorkerShared {
-                    remote: SegQueue::new(),
+                    remote: RemoteQueue::new(),
                     thread: OnceLock::new(),
                     sleeping: AtomicBool::new(false),
                     cache: Arc::new(Mutex::new(SegCache::new(cfg.debug.stackpoison))),
@@ -125,11 +117,7 @@ impl Shared {
             stealers: stealers.into_boxed_slice(),
             sleepers: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
-            stw: Stw {
-                requested: AtomicBool::new(false),
-                stopped: Mutex::new(0),
-                cv: Condvar::new(),
-            },
+            stw: Stw::new(),
             stw_lock: Semaphore::new(),
             epoch: Instant::now(),
         }
@@ -169,18 +157,7 @@ impl Shared {
     pub(crate) fn stop_world(self: &Arc<Self>) {
         let me = self.current_worker();
         let expected = self.workers.len() - usize::from(me.is_some());
-        self.stw.requested.store(true, SeqCst);
-        self.unpark_all();
-        let mut g = self.stw.stopped.lock();
-        while *g < expected {
-            // Re-unpark in case a worker parked between our flag and its check.
-            self.stw
-                .cv
-                .wait_for(&mut g, std::time::Duration::from_millis(1));
-            if *g < expected {
-                self.unpark_all();
-            }
-        }
+        self.stw.stop(expected, || self.unpark_all());
         self.counters.global.stw.fetch_add(1, Relaxed);
     }
 
@@ -188,34 +165,19 @@ impl Shared {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, SeqCst);
         self.blocking.shutdown();
-        {
-            let _g = self.stw.stopped.lock();
-            self.stw.cv.notify_all();
-        }
+        self.stw.release_for_shutdown();
         self.unpark_all();
     }
 
     /// Let the stopped workers go.
     pub(crate) fn start_world(&self) {
-        let _g = self.stw.stopped.lock();
-        self.stw.requested.store(false, SeqCst);
-        self.stw.cv.notify_all();
+        self.stw.start();
     }
 
     /// Park this worker while the world is stopped.
     fn stopped_here(&self, ctx: &StackCtx) {
         ctx.release_cache();
-        {
-            let mut g = self.stw.stopped.lock();
-            *g += 1;
-            self.stw.cv.notify_all();
-            // A shutdown ends the stop for this worker: the runtime is going
-            // away, and its drop waits for the workers to finish.
-            while self.stw.requested.load(SeqCst) && !self.shutdown.load(SeqCst) {
-                self.stw.cv.wait(&mut g);
-            }
-            *g -= 1;
-        }
+        self.stw.park_here(&self.shutdown);
         ctx.acquire_cache();
     }
 
@@ -301,9 +263,7 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
         return;
     }
     let w = &task.shared.workers[owner];
-    w.remote.push(task.clone());
-    fence(SeqCst);
-    if w.sleeping.load(Relaxed) {
+    if remote::push(&w.remote, &w.sleeping, task.clone()) {
         w.poller.wake();
     }
 }
@@ -421,11 +381,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         "worker {idx} exits holding segments (bytes, count)"
     );
     // From now on this worker runs nothing: count it as stopped for good.
-    {
-        let mut g = shared.stw.stopped.lock();
-        *g += 1;
-        shared.stw.cv.notify_all();
-    }
+    shared.stw.exited();
     LOCAL.with(|l| l.borrow_mut().take());
     coro::set_ctx(None);
 }
@@ -634,7 +590,7 @@ fn idle(local: &Local) {
     // coroutines' path (Go's background scavenger).
     s.pool.scavenge_if_pending();
     let me = &s.workers[local.idx];
-    me.sleeping.store(true, SeqCst);
+    remote::announce_sleep(&me.sleeping);
     s.sleepers.fetch_add(1, SeqCst);
     local.ctx.release_cache();
     if !has_work(local) {

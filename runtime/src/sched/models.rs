@@ -1,0 +1,295 @@
+//! loom models of the scheduler's lock-free protocols, run on the real code
+//! through the `crate::loom` shim (`scripts/loom.sh`; a `--cfg loom`
+//! build).
+//!
+//! Each model has a twin that plants one known bug (`crate::loom::Bug`)
+//! in the real code and asserts that loom finds it (a deadlock or a failed
+//! assertion in some interleaving), so a model that cannot fail is itself
+//! caught. loom prints the failing interleaving of a twin on stderr: that
+//! output is expected.
+//!
+//! | model                 | protocol (file)                       | planted bug          |
+//! |-----------------------|---------------------------------------|----------------------|
+//! | `waitq_semaphore`     | register/notify (`waitq.rs`)          | `WaitqNoRecheck`, `WaitqNoFence` |
+//! | `park_vs_unpark`      | park state machine (`state.rs`)       | `ParkStoreNotCas`, `ParkNotifyAlwaysEnqueues` |
+//! | `stw_exit_during_stop`| stop-the-world rendezvous (`stw.rs`)  | `StwExitNotCounted`  |
+//! | `remote_wake`         | remote wake-up handshake (`remote.rs`)| `RemoteNoFence`      |
+//! | `poller_readiness`    | lost-readiness protocol (`poller.rs`) | `PollerNoGenCheck`   |
+
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
+use loom::thread;
+
+use super::park;
+use super::poller::{Dir, IoState};
+use super::remote::{self, RemoteQueue};
+use super::state::ParkState;
+use super::stw::Stw;
+use super::waitq::Semaphore;
+use crate::loom::{plant, Bug};
+
+/// Run `model` with `bug` planted; loom must find it.
+fn finds(bug: Bug, model: fn()) {
+    plant(Some(bug));
+    let r = std::panic::catch_unwind(|| loom::model(model));
+    plant(None);
+    assert!(r.is_err(), "loom did not find the planted bug {bug:?}");
+}
+
+/// Two threads take the runtime's semaphore (a `WaitQueue` underneath):
+/// mutual exclusion, and the one that waits is always woken (a lost
+/// wake-up is a deadlock, which loom reports).
+fn waitq_semaphore() {
+    let sem = Arc::new(Semaphore::new());
+    let inside = Arc::new(AtomicUsize::new(0));
+    let critical = |sem: &Semaphore, inside: &AtomicUsize| {
+        sem.acquire();
+        assert_eq!(inside.fetch_add(1, SeqCst), 0, "two holders");
+        inside.fetch_sub(1, SeqCst);
+        sem.release();
+    };
+    let t = {
+        let (sem, inside) = (sem.clone(), inside.clone());
+        thread::spawn(move || critical(&sem, &inside))
+    };
+    critical(&sem, &inside);
+    t.join().unwrap();
+}
+
+#[test]
+fn waitq_semaphore_model() {
+    loom::model(waitq_semaphore);
+}
+
+#[test]
+fn waitq_semaphore_finds_no_recheck() {
+    finds(Bug::WaitqNoRecheck, waitq_semaphore);
+}
+
+/// The bug this model found in the first version of `WaitQueue` (whose
+/// notify read `len` right after the caller's state change, without a
+/// fence): restored, loom still finds it.
+#[test]
+fn waitq_semaphore_finds_no_fence() {
+    finds(Bug::WaitqNoFence, waitq_semaphore);
+}
+
+/// A coroutine parks (its worker runs the suspend half) while two other
+/// threads unpark it. Exactly one of three things wakes it: it takes a
+/// token before suspending, the worker sees a token arrived during the
+/// suspend and runs it again, or a notifier moves it PARKED -> NOTIFIED
+/// and enqueues it — never none (a lost wake-up), never two (a task in
+/// two run queues).
+fn park_vs_unpark() {
+    let s = Arc::new(ParkState::new());
+    let enqueued = Arc::new(AtomicUsize::new(0));
+    // The worker starts a slice (a token left before it is used up by
+    // running); the coroutine registers somewhere, then the notifiers see
+    // it.
+    s.transition_to_running();
+    let notifiers: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, enqueued) = (s.clone(), enqueued.clone());
+            thread::spawn(move || {
+                if s.notify() {
+                    enqueued.fetch_add(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    // The coroutine finds its condition false and parks.
+    let mut resumed = 0;
+    if s.take_token() {
+        resumed += 1; // park returned at once
+    } else if !s.transition_to_parked() {
+        resumed += 1; // the worker runs it again
+    }
+    for n in notifiers {
+        n.join().unwrap();
+    }
+    let enqueued = enqueued.load(SeqCst);
+    assert_eq!(
+        resumed + enqueued,
+        1,
+        "woken {resumed} time(s) in place, enqueued {enqueued} time(s)"
+    );
+}
+
+#[test]
+fn park_vs_unpark_model() {
+    loom::model(park_vs_unpark);
+}
+
+#[test]
+fn park_vs_unpark_finds_store_not_cas() {
+    finds(Bug::ParkStoreNotCas, park_vs_unpark);
+}
+
+#[test]
+fn park_vs_unpark_finds_notify_always_enqueues() {
+    finds(Bug::ParkNotifyAlwaysEnqueues, park_vs_unpark);
+}
+
+/// One worker runs slices and exits when the runtime shuts down, while
+/// another thread stops the world and the runtime is dropped. The stop
+/// returns (the exited worker counts as stopped), and no slice runs
+/// between the stop returning and the restart.
+fn stw_exit_during_stop() {
+    let stw = Arc::new(Stw::new());
+    let shutdown = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+    let in_slice = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (stw, shutdown, in_slice) = (stw.clone(), shutdown.clone(), in_slice.clone());
+        thread::spawn(move || {
+            loop {
+                if stw.requested.load(Acquire) {
+                    stw.park_here(&shutdown);
+                }
+                if shutdown.load(Acquire) {
+                    break;
+                }
+                in_slice.store(true, SeqCst);
+                thread::yield_now();
+                in_slice.store(false, SeqCst);
+            }
+            stw.exited();
+        })
+    };
+    let stopper = {
+        let (stw, in_slice) = (stw.clone(), in_slice.clone());
+        thread::spawn(move || {
+            stw.stop(1, || {});
+            assert!(!in_slice.load(SeqCst), "a slice runs in a stopped world");
+            stw.start();
+        })
+    };
+    // The runtime is dropped meanwhile.
+    shutdown.store(true, SeqCst);
+    stw.release_for_shutdown();
+    stopper.join().unwrap();
+    worker.join().unwrap();
+}
+
+#[test]
+fn stw_exit_during_stop_model() {
+    let mut b = loom::model::Builder::new();
+    // The worker's loop spins until it sees the flags; bound the
+    // preemptions to keep the run in seconds (every ordering of the
+    // flags is still explored).
+    b.preemption_bound = Some(3);
+    b.check(stw_exit_during_stop);
+}
+
+#[test]
+fn stw_exit_during_stop_finds_exit_not_counted() {
+    plant(Some(Bug::StwExitNotCounted));
+    let r = std::panic::catch_unwind(|| {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(stw_exit_during_stop);
+    });
+    plant(None);
+    assert!(r.is_err(), "loom did not find StwExitNotCounted");
+}
+
+/// The poller's waker as the model sees it: an eventfd is a counter, so a
+/// wake before the wait makes the wait return.
+struct Waker {
+    woken: crate::loom::sync::Mutex<bool>,
+    cv: crate::loom::sync::Condvar,
+}
+
+impl Waker {
+    fn wake(&self) {
+        *self.woken.lock() = true;
+        self.cv.notify_all();
+    }
+    fn wait(&self) {
+        let mut w = self.woken.lock();
+        while !*w {
+            self.cv.wait(&mut w);
+        }
+        *w = false;
+    }
+}
+
+/// Another thread wakes a task of a worker that is going to sleep: the
+/// worker gets the task (it sees it before sleeping, or is woken).
+fn remote_wake() {
+    let q = Arc::new(RemoteQueue::new());
+    let sleeping = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+    let waker = Arc::new(Waker {
+        woken: crate::loom::sync::Mutex::new(false),
+        cv: crate::loom::sync::Condvar::new(),
+    });
+    let t = {
+        let (q, sleeping, waker) = (q.clone(), sleeping.clone(), waker.clone());
+        thread::spawn(move || {
+            if remote::push(&q, &sleeping, 7u32) {
+                waker.wake();
+            }
+        })
+    };
+    loop {
+        if let Some(v) = q.pop() {
+            assert_eq!(v, 7);
+            break;
+        }
+        remote::announce_sleep(&sleeping);
+        if q.is_empty() {
+            waker.wait(); // the poller's wait
+        }
+        sleeping.store(false, SeqCst);
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn remote_wake_model() {
+    loom::model(remote_wake);
+}
+
+#[test]
+fn remote_wake_finds_no_fence() {
+    finds(Bug::RemoteNoFence, remote_wake);
+}
+
+/// A coroutine waits for a socket to become readable while the poller
+/// reports it: the waiter's steps of `Registration::io` (read the
+/// generation, try, enqueue unless the generation moved, park) against
+/// `IoState::ready`. The waiter always gets the data.
+fn poller_readiness() {
+    let io = Arc::new(IoState::new());
+    let readable = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (io, readable) = (io.clone(), readable.clone());
+        thread::spawn(move || {
+            readable.store(true, SeqCst); // data arrives
+            io.ready(true, false, &mut Vec::new()); // the edge-triggered event
+        })
+    };
+    loop {
+        let g = io.generation(Dir::Read);
+        if readable.load(SeqCst) {
+            break; // op() succeeded
+        }
+        let Some(key) = io.enqueue(Dir::Read, g, park::current_unparker()) else {
+            continue; // readiness arrived since the attempt: retry
+        };
+        park::park();
+        io.remove(key);
+    }
+    poller.join().unwrap();
+}
+
+#[test]
+fn poller_readiness_model() {
+    loom::model(poller_readiness);
+}
+
+#[test]
+fn poller_readiness_finds_no_gen_check() {
+    finds(Bug::PollerNoGenCheck, poller_readiness);
+}

@@ -1,0 +1,102 @@
+//! The stop-the-world rendezvous: how a stopper waits until every other
+//! worker is at a safe point, and how workers park there.
+//!
+//! Contract:
+//! - `requested` is raised by the stopper (who holds the runtime's STW
+//!   semaphore) and lowered by [`Stw::start`]; workers read it between
+//!   coroutine slices and then call [`Stw::park_here`].
+//! - `stopped` (under its mutex) counts workers parked at a safe point
+//!   *and* workers that have exited ([`Stw::exited`]): both run nothing
+//!   until the world restarts, so a stop never waits for a worker that is
+//!   gone. Every change of `stopped` notifies `cv`.
+//! - A shutdown ([`Stw::release_for_shutdown`], after the shutdown flag is
+//!   set) lets parked workers go even while a stop is held: the runtime is
+//!   going away and its drop waits for the workers to finish.
+//!
+//! ```text
+//!   stopper                          worker i (between slices)
+//!   requested = true                 requested? --yes--> lock; stopped += 1;
+//!   wake every worker                                    notify; wait while
+//!   lock; while stopped < expected                       requested && !shutdown;
+//!     wait (re-wake each 1 ms)                           stopped -= 1; unlock
+//!   ... the world is stopped ...     shutdown? --yes--> exit: lock;
+//!   lock; requested = false;                            stopped += 1; notify
+//!   notify all
+//! ```
+//! Model-checked in `sched/models.rs` (a worker exiting while a stop is
+//! requested).
+
+use std::sync::atomic::Ordering::*;
+use std::time::Duration;
+
+use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::{planted, Bug};
+
+/// The rendezvous state of one runtime (see the module docs).
+pub(crate) struct Stw {
+    pub requested: AtomicBool,
+    stopped: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Stw {
+    pub(crate) fn new() -> Stw {
+        Stw {
+            requested: AtomicBool::new(false),
+            stopped: Mutex::new(0),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Raise the request and wait until `expected` workers are stopped or
+    /// gone. `wake_all` wakes every worker (repeated in case one went to
+    /// sleep between the flag and its check).
+    pub(crate) fn stop(&self, expected: usize, wake_all: impl Fn()) {
+        self.requested.store(true, SeqCst);
+        wake_all();
+        let mut g = self.stopped.lock();
+        while *g < expected {
+            self.cv.wait_for(&mut g, Duration::from_millis(1));
+            if *g < expected {
+                wake_all();
+            }
+        }
+    }
+
+    /// Let the stopped workers go.
+    pub(crate) fn start(&self) {
+        let _g = self.stopped.lock();
+        self.requested.store(false, SeqCst);
+        self.cv.notify_all();
+    }
+
+    /// A worker at a safe point: count it stopped and wait until the world
+    /// restarts or the runtime shuts down (`shutdown`).
+    pub(crate) fn park_here(&self, shutdown: &AtomicBool) {
+        let mut g = self.stopped.lock();
+        *g += 1;
+        self.cv.notify_all();
+        while self.requested.load(SeqCst) && !shutdown.load(SeqCst) {
+            self.cv.wait(&mut g);
+        }
+        *g -= 1;
+    }
+
+    /// The shutdown flag is set: wake workers parked by a stop.
+    pub(crate) fn release_for_shutdown(&self) {
+        let _g = self.stopped.lock();
+        self.cv.notify_all();
+    }
+
+    /// A worker has exited: it runs nothing from now on, so it counts as
+    /// stopped for good.
+    pub(crate) fn exited(&self) {
+        if planted(Bug::StwExitNotCounted) {
+            return;
+        }
+        let mut g = self.stopped.lock();
+        *g += 1;
+        self.cv.notify_all();
+    }
+}
