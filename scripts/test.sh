@@ -16,6 +16,7 @@ fi
 echo "== clippy"; cargo clippy --workspace --all-targets -- -D warnings
 echo "== doc"; RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 bash scripts/check-api.sh
+echo "== loom models"; bash scripts/loom.sh
 echo "== tests (normal mode)"; cargo test --workspace --release
 echo "== tests (stress mode: stackmove=1,stackpoison=1)"
 BAMBOO_DEBUG=stackmove=1,stackpoison=1 cargo test --workspace --release

@@ -7,7 +7,7 @@
 //!   signal               guard-hit reports
 //!   coro                 switching, check points, system stack
 //!   stack                segments, pool, caches
-//!   fatal config error counters   (bottom)
+//!   fatal config error counters loom   (bottom)
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -174,22 +174,25 @@ fn stw_exit_during_stop() {
 
 #[test]
 fn stw_exit_during_stop_model() {
+    stw_builder().check(stw_exit_during_stop);
+}
+
+/// The worker's loop spins until it sees the flags, so the model bounds
+/// the preemptions: 3 by default (about a second, for CI);
+/// `LOOM_MAX_PREEMPTIONS` overrides it (`scripts/loom.sh --full` runs 6).
+/// The other models are explored without a bound.
+fn stw_builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
-    // The worker's loop spins until it sees the flags; bound the
-    // preemptions to keep the run in seconds (every ordering of the
-    // flags is still explored).
-    b.preemption_bound = Some(3);
-    b.check(stw_exit_during_stop);
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b
 }
 
 #[test]
 fn stw_exit_during_stop_finds_exit_not_counted() {
     plant(Some(Bug::StwExitNotCounted));
-    let r = std::panic::catch_unwind(|| {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
-        b.check(stw_exit_during_stop);
-    });
+    let r = std::panic::catch_unwind(|| stw_builder().check(stw_exit_during_stop));
     plant(None);
     assert!(r.is_err(), "loom did not find StwExitNotCounted");
 }
