@@ -23,6 +23,7 @@ mod sched;
 mod signal;
 mod stack;
 pub mod sync;
+pub mod time;
 
 pub use config::{parse_size, Builder, DebugFlags};
 pub use coro::{grow, remaining_stack, system_stack};

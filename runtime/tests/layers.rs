@@ -2,7 +2,7 @@
 //! a module may name (`crate::x`) only modules of its own layer or below.
 //!
 //! ```text
-//!   sync, net            coroutine-aware primitives, sockets
+//!   sync, net, time      coroutine-aware primitives, sockets, time channels
 //!   sched                runtime, workers, tasks, parking
 //!   signal               guard-hit reports
 //!   coro                 switching, check points, system stack
@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sched", 4),
     ("sync", 5),
     ("net", 5),
+    ("time", 5),
 ];
 
 fn layer(module: &str) -> Option<u8> {

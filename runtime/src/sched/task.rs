@@ -45,6 +45,8 @@ pub(crate) struct TaskShared {
     /// Registered in a `WaitQueue` (a coroutine waits in at most one at a
     /// time).
     pub wait_queued: AtomicBool,
+    /// The claim word of its channel/select waits (`sync::waiter`).
+    pub claim: AtomicUsize,
     /// The runtime it belongs to.
     pub shared: Arc<Shared>,
 }
@@ -58,6 +60,7 @@ impl TaskShared {
             slot: AtomicUsize::new(usize::MAX),
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
+            claim: AtomicUsize::new(0),
             shared,
         }
     }

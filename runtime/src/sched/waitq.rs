@@ -23,6 +23,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::Mutex;
@@ -146,6 +147,33 @@ impl WaitQueue {
             self.unregister(&node);
             if let Some(r) = f() {
                 return r;
+            }
+        }
+    }
+
+    /// Park until `f` returns `Some`, or until `deadline` (`None`).
+    pub(crate) fn wait_until_deadline<R>(
+        &self,
+        deadline: Instant,
+        mut f: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if let Some(r) = f() {
+            return Some(r);
+        }
+        let me = park::current_unparker();
+        loop {
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let node = self.register(&me);
+            if let Some(r) = f() {
+                self.unregister(&node);
+                return Some(r);
+            }
+            park::park_until(deadline);
+            self.unregister(&node);
+            if let Some(r) = f() {
+                return Some(r);
             }
         }
     }

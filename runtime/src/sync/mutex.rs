@@ -31,7 +31,7 @@ pub struct Mutex<T> {
 /// Access to the value of a locked [`Mutex`]; unlocks when dropped.
 pub struct MutexGuard<'a, T> {
     guard: Option<parking_lot::MutexGuard<'a, T>>,
-    waiters: &'a WaitQueue,
+    mutex: &'a Mutex<T>,
 }
 
 impl<T> Mutex<T> {
@@ -50,7 +50,7 @@ impl<T> Mutex<T> {
             let g = self.waiters.wait_until(|| self.inner.try_lock());
             MutexGuard {
                 guard: Some(g),
-                waiters: &self.waiters,
+                mutex: self,
             }
         })
     }
@@ -59,7 +59,7 @@ impl<T> Mutex<T> {
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.inner.try_lock().map(|g| MutexGuard {
             guard: Some(g),
-            waiters: &self.waiters,
+            mutex: self,
         })
     }
 
@@ -89,6 +89,13 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
     }
 }
 
+impl<'a, T> MutexGuard<'a, T> {
+    /// The mutex this guard locks (for `Condvar`).
+    pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+        self.mutex
+    }
+}
+
 impl<T> Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
@@ -105,7 +112,7 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        self.waiters.notify_one();
+        self.mutex.waiters.notify_one();
     }
 }
 

@@ -1,0 +1,3 @@
+module bamboo/bench/select/go
+
+go 1.23

@@ -1,0 +1,471 @@
+//! A channel's state and the locked halves of its operations (Go's `hchan`
+//! with `chansend`/`chanrecv`), plus the two select cases built on them.
+//!
+//! ```text
+//!   Chan { cap, st: Mutex<State> }
+//!   State { buf: [v0 v1 ..] (cap > 0),
+//!           sendq: records of blocked senders, each holding its value,
+//!           recvq: records of blocked receivers, each an empty value slot,
+//!           senders, receivers }
+//! ```
+//!
+//! Invariants (under `st`): a live record in `recvq` means `buf` is empty;
+//! a live record in `sendq` means `buf` is full (or `cap == 0`). Records
+//! whose waiter was claimed elsewhere ("dead") may sit anywhere; whoever
+//! meets one at the front unlinks it. Completing an operation against a
+//! blocked counterpart is always a hand-off under the lock: the claimer
+//! CASes the counterpart's claim word, moves the value into (recv) or out
+//! of (send) its record, unlinks the record and, after unlocking, wakes it.
+//! The owner removes its own record by key and reads what was left there.
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+
+use super::error::{RecvError, SendError};
+use crate::sync::select::engine::{CaseOp, Me, Step};
+use crate::sync::waiter::Waiter;
+use crate::sync::waitlist::{Key, WaitList};
+
+/// A wait record.
+pub(crate) struct Entry<T> {
+    /// `Some` while linked; a claimer takes it to wake the owner.
+    pub waiter: Option<Waiter>,
+    pub case: usize,
+    /// Send: the value until a receiver takes it. Recv: the value once a
+    /// sender hands it over (`None` when woken by the close).
+    pub value: Option<T>,
+}
+
+pub(crate) struct State<T> {
+    pub buf: VecDeque<T>,
+    pub sendq: WaitList<Entry<T>>,
+    pub recvq: WaitList<Entry<T>>,
+    pub senders: usize,
+    pub receivers: usize,
+}
+
+pub(crate) struct Chan<T> {
+    /// Capacity (0 = rendezvous); fixed at creation.
+    pub cap: usize,
+    pub st: Mutex<State<T>>,
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            cap,
+            st: Mutex::new(State {
+                buf: VecDeque::with_capacity(cap.min(1024)),
+                sendq: WaitList::new(),
+                recvq: WaitList::new(),
+                senders: 1,
+                receivers: 1,
+            }),
+        }
+    }
+}
+
+/// The waiter doing an operation, as a locked attempt sees it.
+pub(crate) struct Own<'a> {
+    me: Option<&'a Waiter>,
+    case: usize,
+    /// Completing must claim `me` first (it has records elsewhere).
+    self_claim: bool,
+    claimed: bool,
+}
+
+impl<'a> Own<'a> {
+    /// A caller with no records anywhere (a poll, or a single operation).
+    #[inline]
+    pub(crate) fn none() -> Own<'a> {
+        Own {
+            me: None,
+            case: 0,
+            self_claim: false,
+            claimed: false,
+        }
+    }
+
+    pub(crate) fn new(me: &Me<'a>, case: usize) -> Own<'a> {
+        let me = match me {
+            Me::Armed(w) => Some(*w),
+            Me::Poll => None,
+        };
+        Own {
+            me,
+            case,
+            self_claim: me.is_some(),
+            claimed: false,
+        }
+    }
+
+    /// A record of our own (a select sending and receiving on one channel).
+    fn skips<T>(&self, e: &Entry<T>) -> bool {
+        match (self.me, &e.waiter) {
+            (Some(m), Some(w)) => m.is(w),
+            _ => false,
+        }
+    }
+
+    /// Make sure the completion is ours; false when another case won.
+    #[inline]
+    fn commit(&mut self) -> bool {
+        if self.self_claim && !self.claimed {
+            let me = self.me.expect("a self-claim has a waiter");
+            self.claimed = me.claim(self.case);
+            return self.claimed;
+        }
+        true
+    }
+}
+
+/// How a locked attempt went; `V` is what the caller gets back when it
+/// did not complete (the value of a send).
+pub(crate) enum Attempt<R, V> {
+    Done(R, Option<Waiter>),
+    NotReady(V),
+    LostClaim(V),
+    Restart(V),
+}
+
+/// Claim the first live counterpart in `q`, unlinking dead records on the
+/// way. `Err` when our own claim was lost.
+#[inline]
+fn claim_first<T>(q: &mut WaitList<Entry<T>>, own: &mut Own<'_>) -> Result<Option<Key>, ()> {
+    if q.is_empty() {
+        return Ok(None);
+    }
+    loop {
+        let Some(k) = q.first(|e| own.skips(e)) else {
+            return Ok(None);
+        };
+        let e = q.get(k);
+        let w = e.waiter.as_ref().expect("a linked record names its waiter");
+        if !w.is_waiting() {
+            q.unlink(k);
+            continue;
+        }
+        if !own.commit() {
+            return Err(());
+        }
+        let won = w.claim(e.case);
+        q.unlink(k);
+        if won {
+            return Ok(Some(k));
+        }
+    }
+}
+
+/// Register a record for the stepping waiter (`Poll`: nothing, `None`).
+fn register<T>(
+    q: &mut WaitList<Entry<T>>,
+    me: &mut Me<'_>,
+    case: usize,
+    value: Option<T>,
+) -> Result<Key, Option<T>> {
+    let waiter = match me {
+        Me::Poll => return Err(value),
+        Me::Armed(w) => (*w).clone(),
+    };
+    Ok(q.push_back(Entry {
+        waiter: Some(waiter),
+        case,
+        value,
+    }))
+}
+
+impl<T> State<T> {
+    /// Send `v` now if a receiver waits or the buffer has room.
+    #[inline]
+    pub(crate) fn send_locked(
+        &mut self,
+        cap: usize,
+        v: T,
+        own: &mut Own<'_>,
+    ) -> Attempt<Result<(), SendError<T>>, T> {
+        if self.receivers == 0 {
+            if !own.commit() {
+                return Attempt::LostClaim(v);
+            }
+            return Attempt::Done(Err(SendError(v)), None);
+        }
+        match claim_first(&mut self.recvq, own) {
+            Err(()) => return Attempt::LostClaim(v),
+            Ok(Some(k)) => {
+                let e = self.recvq.get_mut(k);
+                e.value = Some(v);
+                return Attempt::Done(Ok(()), e.waiter.take());
+            }
+            Ok(None) => {}
+        }
+        if self.buf.len() < cap {
+            if !own.commit() {
+                return Attempt::LostClaim(v);
+            }
+            self.buf.push_back(v);
+            return Attempt::Done(Ok(()), None);
+        }
+        if own.claimed {
+            Attempt::Restart(v)
+        } else {
+            Attempt::NotReady(v)
+        }
+    }
+
+    /// Receive now if a value is buffered, a sender waits, or the channel
+    /// is closed.
+    #[inline]
+    pub(crate) fn recv_locked(&mut self, own: &mut Own<'_>) -> Attempt<Result<T, RecvError>, ()> {
+        if !self.buf.is_empty() {
+            if !own.commit() {
+                return Attempt::LostClaim(());
+            }
+            let v = self.buf.pop_front().expect("checked non-empty");
+            // Room now: move the first blocked sender's value in (Go's
+            // chanrecv on a full buffer).
+            let wake = match claim_first(&mut self.sendq, own) {
+                Ok(Some(k)) => {
+                    let e = self.sendq.get_mut(k);
+                    let sent = e.value.take().expect("a blocked sender holds its value");
+                    self.buf.push_back(sent);
+                    e.waiter.take()
+                }
+                _ => None,
+            };
+            return Attempt::Done(Ok(v), wake);
+        }
+        match claim_first(&mut self.sendq, own) {
+            Err(()) => return Attempt::LostClaim(()),
+            Ok(Some(k)) => {
+                let e = self.sendq.get_mut(k);
+                let v = e.value.take().expect("a blocked sender holds its value");
+                return Attempt::Done(Ok(v), e.waiter.take());
+            }
+            Ok(None) => {}
+        }
+        if self.senders == 0 {
+            if !own.commit() {
+                return Attempt::LostClaim(());
+            }
+            return Attempt::Done(Err(RecvError), None);
+        }
+        if own.claimed {
+            Attempt::Restart(())
+        } else {
+            Attempt::NotReady(())
+        }
+    }
+
+    /// Claim and wake every record of `q` (the other side is gone: the
+    /// owners find their records without a hand-off and report the close).
+    pub(crate) fn wake_all(q: &mut WaitList<Entry<T>>) {
+        while let Some(k) = q.first(|_| false) {
+            q.unlink(k);
+            let e = q.get_mut(k);
+            let w = e.waiter.as_ref().expect("a linked record names its waiter");
+            if w.claim(e.case) {
+                e.waiter.take().expect("just checked").wake();
+            }
+        }
+    }
+}
+
+/// A `recv` case (also what `Receiver::recv` runs).
+pub struct RecvCase<'a, T> {
+    chan: &'a Chan<T>,
+    key: Option<Key>,
+    out: Option<Result<T, RecvError>>,
+}
+
+impl<'a, T> RecvCase<'a, T> {
+    pub(crate) fn on(chan: &'a Chan<T>) -> RecvCase<'a, T> {
+        RecvCase {
+            chan,
+            key: None,
+            out: None,
+        }
+    }
+
+    /// The outcome of a case that took effect.
+    ///
+    /// # Panics
+    /// If this case did not take effect (or its outcome was taken).
+    pub fn take(&mut self) -> Result<T, RecvError> {
+        self.out
+            .take()
+            .expect("the outcome of a recv case that did not take effect")
+    }
+
+    pub(crate) fn out_mut(&mut self) -> &mut Option<Result<T, RecvError>> {
+        &mut self.out
+    }
+
+    pub(crate) fn has_out(&self) -> bool {
+        self.out.is_some()
+    }
+}
+
+impl<T> CaseOp for RecvCase<'_, T> {
+    fn step(&mut self, me: &mut Me<'_>, idx: usize) -> Step {
+        let mut own = Own::new(me, idx);
+        let (r, wake) = {
+            let mut s = self.chan.st.lock();
+            match s.recv_locked(&mut own) {
+                Attempt::Done(r, w) => (r, w),
+                Attempt::NotReady(()) => {
+                    return match register(&mut s.recvq, me, idx, None) {
+                        Ok(k) => {
+                            self.key = Some(k);
+                            Step::Registered
+                        }
+                        Err(_) => Step::NotReady,
+                    };
+                }
+                Attempt::LostClaim(()) => return Step::LostClaim,
+                Attempt::Restart(()) => return Step::Restart,
+            }
+        };
+        self.out = Some(r);
+        if let Some(w) = wake {
+            w.wake();
+        }
+        Step::Done
+    }
+
+    fn finish(&mut self, won: bool) {
+        let Some(k) = self.key.take() else { return };
+        let e = self.chan.st.lock().recvq.remove(k);
+        if won {
+            self.out = Some(e.value.ok_or(RecvError));
+        } else if e.value.is_some() {
+            fatal!(
+                "a value was handed to a recv record that was not claimed"
+            );
+        }
+    }
+}
+
+impl<T> Drop for RecvCase<'_, T> {
+    /// Unwound while waiting (a cancel): take the record out. A value
+    /// handed over in the meantime is dropped with the cancelled coroutine.
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            drop(self.chan.st.lock().recvq.remove(k));
+        }
+    }
+}
+
+/// A `send` case (also what `Sender::send` runs). Holds its value until a
+/// receiver takes it; without one (a spent case of a reused `Select`) it
+/// is never ready.
+pub struct SendCase<'a, T> {
+    chan: &'a Chan<T>,
+    value: Option<T>,
+    key: Option<Key>,
+    out: Option<Result<(), SendError<T>>>,
+}
+
+impl<'a, T> SendCase<'a, T> {
+    pub(crate) fn on(chan: &'a Chan<T>, v: T) -> SendCase<'a, T> {
+        SendCase {
+            chan,
+            value: Some(v),
+            key: None,
+            out: None,
+        }
+    }
+
+    /// The outcome of a case that took effect.
+    ///
+    /// # Panics
+    /// If this case did not take effect (or its outcome was taken).
+    pub fn take(&mut self) -> Result<(), SendError<T>> {
+        self.out
+            .take()
+            .expect("the outcome of a send case that did not take effect")
+    }
+
+    /// The value, if it was not sent.
+    pub(crate) fn unsent(&mut self) -> Option<T> {
+        self.value.take()
+    }
+
+    pub(crate) fn out_mut(&mut self) -> &mut Option<Result<(), SendError<T>>> {
+        &mut self.out
+    }
+
+    pub(crate) fn has_out(&self) -> bool {
+        self.out.is_some()
+    }
+}
+
+impl<T> CaseOp for SendCase<'_, T> {
+    fn step(&mut self, me: &mut Me<'_>, idx: usize) -> Step {
+        let Some(v) = self.value.take() else {
+            // Spent: never ready (a registered no-op when waiting).
+            return match me {
+                Me::Armed(_) => Step::Registered,
+                Me::Poll => Step::NotReady,
+            };
+        };
+        let mut own = Own::new(me, idx);
+        let (r, wake) = {
+            let mut s = self.chan.st.lock();
+            match s.send_locked(self.chan.cap, v, &mut own) {
+                Attempt::Done(r, w) => (r, w),
+                Attempt::NotReady(v) => {
+                    return match register(&mut s.sendq, me, idx, Some(v)) {
+                        Ok(k) => {
+                            self.key = Some(k);
+                            Step::Registered
+                        }
+                        Err(v) => {
+                            self.value = v;
+                            Step::NotReady
+                        }
+                    };
+                }
+                Attempt::LostClaim(v) => {
+                    self.value = Some(v);
+                    return Step::LostClaim;
+                }
+                Attempt::Restart(v) => {
+                    self.value = Some(v);
+                    return Step::Restart;
+                }
+            }
+        };
+        self.out = Some(r);
+        if let Some(w) = wake {
+            w.wake();
+        }
+        Step::Done
+    }
+
+    fn finish(&mut self, won: bool) {
+        let Some(k) = self.key.take() else { return };
+        let e = self.chan.st.lock().sendq.remove(k);
+        if won {
+            self.out = Some(match e.value {
+                None => Ok(()),
+                Some(v) => Err(SendError(v)),
+            });
+        } else {
+            match e.value {
+                Some(v) => self.value = Some(v),
+                None => fatal!(
+                    "a value was taken from a send record that was not claimed"
+                ),
+            }
+        }
+    }
+}
+
+impl<T> Drop for SendCase<'_, T> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            drop(self.chan.st.lock().sendq.remove(k));
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The claim word: one per waiting coroutine or thread (Go's `selectDone`).
+//!
+//! A coroutine or thread that blocks on channel operations puts one wait
+//! record per operation (case) into the channels' queues; every record
+//! names the same [`Waiter`], and so the same claim word. Whoever changes
+//! the word from `WAITING` to `CLAIMED + case` with a compare-and-swap owns
+//! the wait: it completes that case (hands the value over, takes the value,
+//! or reports the close) and wakes the owner. Every other party that finds a
+//! record of a claimed waiter skips it.
+//!
+//! ```text
+//!   IDLE --arm (owner)--> WAITING --CAS (a channel, or the owner itself)--> CLAIMED+i
+//!                            |
+//!                            +--CAS (owner, deadline passed)--> TIMED_OUT
+//!   CLAIMED+i / TIMED_OUT --disarm (owner, after removing every record)--> IDLE
+//! ```
+//!
+//! Who touches the word when:
+//! - only the owner arms and disarms it, and it disarms only after it has
+//!   removed every one of its records under the owning channel's lock, so no
+//!   record of an earlier wait can claim a later one (no ABA);
+//! - claimers CAS it while holding the lock of the channel whose queue holds
+//!   the record, and wake the owner after unlocking. A wake that arrives
+//!   after the owner has moved on is a spurious unpark, which every parking
+//!   loop tolerates.
+//!
+//! A coroutine's word is in its task (no allocation per wait); a plain
+//! thread's is in a per-thread record made on its first wait.
+
+use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::Instant;
+
+use crate::sched::park;
+use crate::sched::task::TaskShared;
+
+/// The owner is not waiting: nobody may claim it.
+pub(crate) const IDLE: usize = 0;
+/// Registered and parked (or about to park): claimable.
+pub(crate) const WAITING: usize = 1;
+/// The owner's deadline passed and it claimed itself.
+pub(crate) const TIMED_OUT: usize = 2;
+/// `CLAIMED + i`: case `i` took effect.
+pub(crate) const CLAIMED: usize = 3;
+
+/// The claim word of a plain thread.
+pub(crate) struct ThreadWaiter {
+    thread: Thread,
+    claim: AtomicUsize,
+}
+
+thread_local! {
+    static THREAD_WAITER: Arc<ThreadWaiter> = Arc::new(ThreadWaiter {
+        thread: std::thread::current(),
+        claim: AtomicUsize::new(IDLE),
+    });
+}
+
+/// A waiting coroutine or thread, as named by its wait records.
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    Coroutine(Arc<TaskShared>),
+    Thread(Arc<ThreadWaiter>),
+}
+
+impl Waiter {
+    /// The caller: its coroutine, or its thread.
+    pub(crate) fn current() -> Waiter {
+        match crate::sched::task::current() {
+            Some(t) => Waiter::Coroutine(t),
+            None => Waiter::Thread(THREAD_WAITER.with(Arc::clone)),
+        }
+    }
+
+    #[inline]
+    fn word(&self) -> &AtomicUsize {
+        match self {
+            Waiter::Coroutine(t) => &t.claim,
+            Waiter::Thread(t) => &t.claim,
+        }
+    }
+
+    /// Same coroutine or thread.
+    #[inline]
+    pub(crate) fn is(&self, other: &Waiter) -> bool {
+        match (self, other) {
+            (Waiter::Coroutine(a), Waiter::Coroutine(b)) => Arc::ptr_eq(a, b),
+            (Waiter::Thread(a), Waiter::Thread(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Still claimable (a hint: the CAS in [`Waiter::claim`] decides).
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.word().load(Acquire) == WAITING
+    }
+
+    /// Claim the wait for case `case`; false if someone else already has.
+    #[inline]
+    pub(crate) fn claim(&self, case: usize) -> bool {
+        self.word()
+            .compare_exchange(WAITING, CLAIMED + case, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// Owner: make the word claimable (before the first record is visible).
+    pub(crate) fn arm(&self) {
+        // Only the owner leaves IDLE, so a load and a store suffice (no
+        // locked instruction on the wait path).
+        let prev = self.word().load(Relaxed);
+        self.word().store(WAITING, Release);
+        if prev != IDLE {
+            fatal!(
+                "claim word armed twice (was {prev}): a waiter waits in one operation at a time"
+            );
+        }
+    }
+
+    /// Owner: back to idle once every record is removed.
+    pub(crate) fn disarm(&self) {
+        self.word().store(IDLE, Release);
+    }
+
+    /// Wake the owner (after a successful claim).
+    pub(crate) fn wake(&self) {
+        match self {
+            Waiter::Coroutine(t) => t.unpark(),
+            Waiter::Thread(t) => t.thread.unpark(),
+        }
+    }
+
+    /// Owner: park until claimed (`Some(case)`) or, past `deadline`, claim
+    /// itself as timed out (`None`).
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        loop {
+            let w = self.word().load(Acquire);
+            if w >= CLAIMED {
+                return Some(w - CLAIMED);
+            }
+            match deadline {
+                None => park::park(),
+                Some(d) => {
+                    if Instant::now() >= d {
+                        return match self
+                            .word()
+                            .compare_exchange(WAITING, TIMED_OUT, AcqRel, Acquire)
+                        {
+                            Ok(_) => None,
+                            Err(w) => Some(w - CLAIMED),
+                        };
+                    }
+                    park::park_until(d);
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A cheap per-thread random number below `n` (wyrand), for select's
+/// random poll order.
+pub(crate) fn fastrand(n: usize) -> usize {
+    RNG.with(|r| {
+        let mut s = r.get();
+        if s == 0 {
+            // Seed from the thread's address space and the clock.
+            let local = 0u8;
+            s = (&local as *const u8 as u64)
+                ^ (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64))
+                | 1;
+        }
+        s = s.wrapping_add(0xa076_1d64_78bd_642f);
+        r.set(s);
+        let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
+        let x = ((t >> 64) as u64) ^ (t as u64);
+        ((x as u128 * n as u128) >> 64) as usize
+    })
+}

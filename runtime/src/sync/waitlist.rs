@@ -1,0 +1,226 @@
+//! A FIFO of wait records with O(1) removal by key (Go's `waitq` of
+//! `sudog`s, as a slab instead of pointers).
+//!
+//! ```text
+//!   nodes: [ A | free | B | C | free ]      head = 0 (A), tail = 3 (C)
+//!   links: A.next = 2 (B), B.next = 3 (C); free slots chain through `next`
+//!   a record popped by a claimer stays in its slot, unlinked, until its
+//!   owner removes it by key (and reads what the claimer left there)
+//! ```
+//!
+//! Contract: a [`Key`] is handed to the record's owner at `push_back`; only
+//! the owner calls [`WaitList::remove`] with it, exactly once. Anyone holding
+//! the list (under the channel's lock) may unlink records from the front
+//! (`first` + `unlink`); an unlinked record keeps its slot, so its owner's
+//! removal needs no search. Slots are reused: a list allocates only when it
+//! holds more records than ever before.
+
+const NIL: u32 = u32::MAX;
+
+/// Names one record of a [`WaitList`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    idx: u32,
+    gen: u32,
+}
+
+struct Node<E> {
+    prev: u32,
+    next: u32,
+    gen: u32,
+    linked: bool,
+    val: Option<E>,
+}
+
+pub(crate) struct WaitList<E> {
+    nodes: Vec<Node<E>>,
+    free: u32,
+    head: u32,
+    tail: u32,
+    linked: usize,
+}
+
+impl<E> WaitList<E> {
+    pub(crate) const fn new() -> WaitList<E> {
+        WaitList {
+            nodes: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+            linked: 0,
+        }
+    }
+
+    /// Records still linked (waiting to be found).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.linked == 0
+    }
+
+    /// Append a record; its owner keeps the key.
+    pub(crate) fn push_back(&mut self, e: E) -> Key {
+        let idx = if self.free != NIL {
+            let i = self.free;
+            self.free = self.nodes[i as usize].next;
+            i
+        } else {
+            let i = self.nodes.len();
+            if i >= NIL as usize {
+                fatal!("wait list holds {i} records");
+            }
+            self.nodes.push(Node {
+                prev: NIL,
+                next: NIL,
+                gen: 0,
+                linked: false,
+                val: None,
+            });
+            i as u32
+        };
+        let tail = self.tail;
+        let n = &mut self.nodes[idx as usize];
+        n.val = Some(e);
+        n.linked = true;
+        n.prev = tail;
+        n.next = NIL;
+        let gen = n.gen;
+        if tail == NIL {
+            self.head = idx;
+        } else {
+            self.nodes[tail as usize].next = idx;
+        }
+        self.tail = idx;
+        self.linked += 1;
+        Key { idx, gen }
+    }
+
+    /// The first linked record for which `skip` is false.
+    #[inline]
+    pub(crate) fn first(&self, mut skip: impl FnMut(&E) -> bool) -> Option<Key> {
+        let mut i = self.head;
+        while i != NIL {
+            let n = &self.nodes[i as usize];
+            if !skip(n.val.as_ref().expect("a linked record has a value")) {
+                return Some(Key { idx: i, gen: n.gen });
+            }
+            i = n.next;
+        }
+        None
+    }
+
+    #[inline]
+    fn node(&self, k: Key) -> &Node<E> {
+        match self.nodes.get(k.idx as usize) {
+            Some(n) if n.gen == k.gen && n.val.is_some() => n,
+            _ => stale(k, self.nodes.len()),
+        }
+    }
+
+    #[inline]
+    fn node_mut(&mut self, k: Key) -> &mut Node<E> {
+        let len = self.nodes.len();
+        match self.nodes.get_mut(k.idx as usize) {
+            Some(n) if n.gen == k.gen && n.val.is_some() => n,
+            _ => stale(k, len),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, k: Key) -> &E {
+        self.node(k).val.as_ref().unwrap_or_else(|| stale(k, 0))
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, k: Key) -> &mut E {
+        self.node_mut(k).val.as_mut().unwrap_or_else(|| stale(k, 0))
+    }
+
+    /// Take the record out of the FIFO; its slot stays for the owner.
+    #[inline]
+    pub(crate) fn unlink(&mut self, k: Key) {
+        let n = self.node_mut(k);
+        if !n.linked {
+            return;
+        }
+        n.linked = false;
+        let (prev, next) = (n.prev, n.next);
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.nodes[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.nodes[next as usize].prev = prev;
+        }
+        self.linked -= 1;
+    }
+
+    /// Owner: unlink if needed, free the slot, return the record.
+    #[inline]
+    pub(crate) fn remove(&mut self, k: Key) -> E {
+        self.unlink(k);
+        let free = self.free;
+        let n = &mut self.nodes[k.idx as usize];
+        n.gen = n.gen.wrapping_add(1);
+        n.next = free;
+        self.free = k.idx;
+        n.val.take().unwrap_or_else(|| stale(k, 0))
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stale(k: Key, slots: usize) -> ! {
+    fatal!(
+        "stale wait-list key {}/{} ({slots} slots)",
+        k.idx, k.gen
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_unlink_and_remove_reuse_slots() {
+        let mut l = WaitList::new();
+        let a = l.push_back(1);
+        let b = l.push_back(2);
+        let c = l.push_back(3);
+        assert_eq!(l.first(|_| false), Some(a));
+        assert_eq!(l.first(|&v| v < 3), Some(c));
+        l.unlink(a);
+        assert_eq!(l.first(|_| false), Some(b));
+        assert_eq!(*l.get(a), 1, "an unlinked record keeps its slot");
+        assert_eq!(l.remove(b), 2);
+        assert_eq!(l.first(|_| false), Some(c));
+        assert_eq!(l.remove(a), 1);
+        assert_eq!(l.remove(c), 3);
+        assert!(l.is_empty());
+        let d = l.push_back(4);
+        assert!(
+            d.idx <= 2 && d.gen == 1,
+            "slot reused with a new generation"
+        );
+        assert_eq!(l.nodes.len(), 3);
+        assert_eq!(l.first(|_| false), Some(d));
+    }
+
+    #[test]
+    fn removal_from_the_middle_keeps_order() {
+        let mut l = WaitList::new();
+        let keys: Vec<Key> = (0..10).map(|i| l.push_back(i)).collect();
+        for k in keys.iter().skip(1).step_by(2) {
+            l.remove(*k);
+        }
+        let mut seen = vec![];
+        while let Some(k) = l.first(|_| false) {
+            seen.push(*l.get(k));
+            l.unlink(k);
+            l.remove(k);
+        }
+        assert_eq!(seen, vec![0, 2, 4, 6, 8]);
+    }
+}
