@@ -68,6 +68,19 @@ pub(crate) fn park_until(deadline: Instant) {
     }
 }
 
+/// [`park`] / [`park_until`] for the running coroutine, whose task the
+/// caller already holds: no reference-count traffic on the wait path.
+/// `task` must be the caller's own task.
+pub(crate) fn park_task(task: &Arc<TaskShared>, deadline: Option<Instant>) {
+    if task.park_state.take_token() {
+        return;
+    }
+    if let Some(d) = deadline {
+        super::timer::register(d, task.clone());
+    }
+    crate::coro::checkpoint(crate::coro::suspend_park);
+}
+
 /// The coroutine side of a park: return at once when a token is waiting,
 /// else (after registering the deadline's timer) suspend; the worker then
 /// moves the task to PARKED (see `state.rs`).

@@ -131,28 +131,33 @@ impl Waiter {
         }
     }
 
-    /// Owner: park until claimed (`Some(case)`) or, past `deadline`, claim
-    /// itself as timed out (`None`).
+    /// Owner (the caller itself): park until claimed (`Some(case)`) or,
+    /// past `deadline`, claim itself as timed out (`None`).
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
         loop {
             let w = self.word().load(Acquire);
             if w >= CLAIMED {
                 return Some(w - CLAIMED);
             }
-            match deadline {
-                None => park::park(),
-                Some(d) => {
-                    if Instant::now() >= d {
-                        return match self
-                            .word()
-                            .compare_exchange(WAITING, TIMED_OUT, AcqRel, Acquire)
-                        {
-                            Ok(_) => None,
-                            Err(w) => Some(w - CLAIMED),
-                        };
-                    }
-                    park::park_until(d);
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return match self
+                        .word()
+                        .compare_exchange(WAITING, TIMED_OUT, AcqRel, Acquire)
+                    {
+                        Ok(_) => None,
+                        Err(w) => Some(w - CLAIMED),
+                    };
                 }
+            }
+            match self {
+                Waiter::Coroutine(t) => park::park_task(t, deadline),
+                Waiter::Thread(_) => match deadline {
+                    None => std::thread::park(),
+                    Some(d) => {
+                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
+                    }
+                },
             }
         }
     }

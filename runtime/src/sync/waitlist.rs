@@ -52,7 +52,7 @@ impl<E> WaitList<E> {
     }
 
     /// Records still linked (waiting to be found).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.linked == 0
     }
@@ -92,6 +92,27 @@ impl<E> WaitList<E> {
         self.tail = idx;
         self.linked += 1;
         Key { idx, gen }
+    }
+
+    /// Unlink the first record and return its key (its slot stays for the
+    /// owner).
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<Key> {
+        let idx = self.head;
+        if idx == NIL {
+            return None;
+        }
+        let n = &mut self.nodes[idx as usize];
+        n.linked = false;
+        let (next, gen) = (n.next, n.gen);
+        self.head = next;
+        if next == NIL {
+            self.tail = NIL;
+        } else {
+            self.nodes[next as usize].prev = NIL;
+        }
+        self.linked -= 1;
+        Some(Key { idx, gen })
     }
 
     /// The first linked record for which `skip` is false.
@@ -173,10 +194,7 @@ impl<E> WaitList<E> {
 #[cold]
 #[inline(never)]
 fn stale(k: Key, slots: usize) -> ! {
-    fatal!(
-        "stale wait-list key {}/{} ({slots} slots)",
-        k.idx, k.gen
-    )
+    fatal!("stale wait-list key {}/{} ({slots} slots)", k.idx, k.gen)
 }
 
 #[cfg(test)]

@@ -133,7 +133,17 @@ pub(crate) enum Attempt<R, V> {
 /// way. `Err` when our own claim was lost.
 #[inline]
 fn claim_first<T>(q: &mut WaitList<Entry<T>>, own: &mut Own<'_>) -> Result<Option<Key>, ()> {
-    if q.is_empty() {
+    if own.me.is_none() {
+        // Registered nowhere (a single operation or a poll): no own records
+        // to skip, no claim of our own to make first; dead records simply
+        // fail the CAS.
+        while let Some(k) = q.pop_front() {
+            let e = q.get(k);
+            let w = e.waiter.as_ref().expect("a linked record names its waiter");
+            if w.claim(e.case) {
+                return Ok(Some(k));
+            }
+        }
         return Ok(None);
     }
     loop {
@@ -339,9 +349,7 @@ impl<T> CaseOp for RecvCase<'_, T> {
         if won {
             self.out = Some(e.value.ok_or(RecvError));
         } else if e.value.is_some() {
-            fatal!(
-                "a value was handed to a recv record that was not claimed"
-            );
+            fatal!("a value was handed to a recv record that was not claimed");
         }
     }
 }
@@ -454,9 +462,7 @@ impl<T> CaseOp for SendCase<'_, T> {
         } else {
             match e.value {
                 Some(v) => self.value = Some(v),
-                None => fatal!(
-                    "a value was taken from a send record that was not claimed"
-                ),
+                None => fatal!("a value was taken from a send record that was not claimed"),
             }
         }
     }

@@ -155,9 +155,7 @@ pub(crate) fn run<L: CaseList + ?Sized>(
                     drop(armed);
                     continue 'again;
                 }
-                Step::NotReady => fatal!(
-                    "select case {i} did not register a waiter"
-                ),
+                Step::NotReady => fatal!("select case {i} did not register a waiter"),
             }
         }
         let r = me.wait(deadline);
