@@ -84,9 +84,14 @@ pub fn grow<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Alias of [`grow`] for the runtime's own check points.
+/// The runtime's own check points: [`grow`], after yielding to the worker
+/// if the coroutine has been asked to stop (a cancel: the worker then
+/// unwinds it from this suspension instead of resuming it).
 #[inline]
 pub(crate) fn checkpoint<R>(f: impl FnOnce() -> R) -> R {
+    if interrupt_requested() {
+        suspend_yield();
+    }
     grow(f)
 }
 

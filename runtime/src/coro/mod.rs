@@ -28,6 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::panic::{self, PanicHookInfo};
 use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Once};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -121,6 +122,17 @@ struct Cur {
     counters: Cell<*const WorkerCounters>,
     on_system: Cell<bool>,
     unwinding: Cell<bool>,
+    /// The running coroutine's interrupt flag (null when none): points into
+    /// the task its `CoroState` owns; set by `enter`, cleared by `leave`.
+    interrupt: Cell<*const AtomicBool>,
+}
+
+/// What a coroutine's owner gives `start` so that another thread can ask
+/// it to stop: the runtime's check points ([`checkpoint`]) look at the flag
+/// and, when it is set, suspend the coroutine as a yield, so its worker can
+/// unwind it (a cancel).
+pub(crate) trait Interruptible: Send + Sync {
+    fn interrupt_flag(&self) -> &AtomicBool;
 }
 
 thread_local! {
@@ -138,6 +150,7 @@ thread_local! {
             counters: Cell::new(std::ptr::null()),
             on_system: Cell::new(false),
             unwinding: Cell::new(false),
+            interrupt: Cell::new(std::ptr::null()),
         }
     };
     static CTX: RefCell<Option<Rc<StackCtx>>> = const { RefCell::new(None) };
@@ -334,6 +347,8 @@ pub(crate) struct CoroState<R, T> {
     yielder: *const CoYielder,
     id: u64,
     task: Arc<T>,
+    /// The task's interrupt flag (points into `task`).
+    flag: *const AtomicBool,
 }
 
 impl<R, T> CoroState<R, T> {
@@ -353,12 +368,13 @@ pub(crate) enum Outcome<R> {
 
 /// Create coroutine `id` on a fresh first segment (not yet run); it will
 /// run `body`, with `task` as its [`current_task`] while it runs.
-pub(crate) fn start<R: 'static, T: Send + Sync + 'static>(
+pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
     ctx: &StackCtx,
     id: u64,
     task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
 ) -> CoroState<R, T> {
+    let flag: *const AtomicBool = task.interrupt_flag();
     let seg = ctx.alloc(ctx.first_segment_class);
     let state = SegState {
         seg_bottom: NonZeroUsize::new(seg.bottom()),
@@ -377,6 +393,7 @@ pub(crate) fn start<R: 'static, T: Send + Sync + 'static>(
         yielder: std::ptr::null(),
         id,
         task,
+        flag,
     }
 }
 
@@ -388,6 +405,7 @@ fn enter<R, T: 'static>(st: &mut CoroState<R, T>) {
         c.id.set(st.id);
         c.task.set(Arc::as_ptr(&st.task).cast());
         c.task_type.set(Some(TypeId::of::<T>()));
+        c.interrupt.set(st.flag);
     });
 }
 
@@ -398,6 +416,7 @@ fn leave<R, T>(st: &mut CoroState<R, T>) {
         st.yielder = c.yielder.replace(std::ptr::null());
         c.task.set(std::ptr::null());
         c.id.set(0);
+        c.interrupt.set(std::ptr::null());
     });
 }
 
@@ -418,6 +437,23 @@ pub(crate) fn current_task<T: Send + Sync + 'static>() -> Option<Arc<T>> {
         Arc::increment_strong_count(p);
         Some(Arc::from_raw(p))
     }
+}
+
+/// True when the running coroutine has been asked to stop, and stopping
+/// here is possible (not on the system stack, not already being unwound).
+#[inline]
+pub(crate) fn interrupt_requested() -> bool {
+    CUR.with(|c| {
+        let p = c.interrupt.get();
+        if p.is_null() || c.on_system.get() || c.unwinding.get() {
+            return false;
+        }
+        // SAFETY: `p` points into the task `Arc` owned by the running
+        // coroutine's `CoroState` (set by `enter`, cleared by `leave`); that
+        // state lives in its worker's slab for as long as the coroutine
+        // runs, so the flag is alive here.
+        unsafe { (*p).load(std::sync::atomic::Ordering::Relaxed) }
+    })
 }
 
 /// Run a coroutine until it yields, parks or finishes.
@@ -486,6 +522,20 @@ pub(crate) fn current_id() -> u64 {
 
 fn suspend(reason: Suspend) {
     let y = CUR.with(|c| {
+        if c.unwinding.get() {
+            // A forced unwind cannot suspend: corosensei would unwind the
+            // suspending destructor again, which aborts anyway, with a
+            // message that names nothing.
+            fatal!(
+                "coroutine {} tried to {} while being unwound (cancel or runtime shutdown): a destructor blocked",
+                current_id(),
+                if reason == Suspend::Park {
+                    "park"
+                } else {
+                    "yield"
+                }
+            );
+        }
         if c.on_system.get() {
             fatal!(
                 "coroutine {} tried to {} on the system stack",

@@ -237,10 +237,15 @@ impl Handle {
             let task = Arc::new(TaskShared::new(shared.clone()));
             let id = task.id;
             let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
+            let handle = JoinHandle {
+                inner: join,
+                task: task.clone(),
+                id,
+            };
             let u = Unstarted::new(task, spawned);
             if shared.shutdown.load(Relaxed) {
                 drop(u); // completes the join slot as cancelled
-                return JoinHandle { inner: join, id };
+                return handle;
             }
             shared.counters.global.spawned.fetch_add(1, Relaxed);
             worker::maybe_stamp(&u.task);
@@ -256,7 +261,7 @@ impl Handle {
                 shared.injector.push(u);
             }
             shared.wake_one();
-            JoinHandle { inner: join, id }
+            handle
         })
     }
 
@@ -365,6 +370,7 @@ impl std::fmt::Debug for StopTheWorld {
 /// ```
 pub struct JoinHandle<T> {
     inner: Arc<dyn HasJoinSlot<T>>,
+    task: Arc<TaskShared>,
     id: u64,
 }
 
@@ -372,6 +378,41 @@ impl<T> JoinHandle<T> {
     /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
     pub fn join(self) -> Result<T, JoinError> {
         self.inner.join_slot().wait()
+    }
+
+    /// Stop the coroutine; `join` then reports
+    /// [`JoinError::is_cancelled`] (unless it had already finished: then
+    /// this does nothing).
+    ///
+    /// - Not started yet: it never starts.
+    /// - Parked or sleeping (a channel, lock, join, `sleep`...): it is
+    ///   unwound at that suspension point, on its own worker, by a forced
+    ///   unwind: its destructors run there and its segments go back before
+    ///   `join` returns.
+    /// - Running: at its next runtime check point (any runtime call: yield,
+    ///   spawn, a channel or lock operation, `sleep`, `join`; `grow` only
+    ///   when it switches segment) it yields and is unwound the same way. A
+    ///   loop that makes no runtime call is not stopped.
+    ///
+    /// A destructor that blocks while its coroutine is being cancelled
+    /// (parks on a channel, lock, join or sleep that cannot complete at
+    /// once) cannot wait: a forced unwind cannot suspend, so the runtime
+    /// aborts the process with a message naming the coroutine (as it does
+    /// for the forced unwind of a runtime shutdown). Keep blocking work out
+    /// of destructors, or make it non-blocking (`try_send`, `try_lock`).
+    /// A value handed to the coroutine by a channel at the instant it is
+    /// cancelled is dropped with it.
+    ///
+    /// ```
+    /// let rt = bamboo::Runtime::new()?;
+    /// let (_tx, rx) = bamboo::sync::channel::<u32>(0);
+    /// let h = rt.spawn(move || rx.recv()); // parks for ever
+    /// h.cancel();
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), bamboo::Error>(())
+    /// ```
+    pub fn cancel(&self) {
+        self.task.request_cancel();
     }
 
     /// True once the coroutine has returned, panicked or been cancelled.

@@ -18,8 +18,9 @@
 //! The worker publishes a result only after the coroutine's segments are
 //! back, so a joiner never sees a result while its stack memory is held.
 
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -47,6 +48,8 @@ pub(crate) struct TaskShared {
     pub wait_queued: AtomicBool,
     /// The claim word of its channel/select waits (`sync::waiter`).
     pub claim: AtomicUsize,
+    /// `JoinHandle::cancel` was called (never cleared).
+    pub cancel: AtomicBool,
     /// The runtime it belongs to.
     pub shared: Arc<Shared>,
 }
@@ -61,8 +64,23 @@ impl TaskShared {
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
             claim: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
             shared,
         }
+    }
+
+    /// Ask the coroutine to stop (see `JoinHandle::cancel`): set the flag,
+    /// then wake it so a parked or sleeping one reaches its worker, which
+    /// unwinds it instead of resuming it.
+    pub(crate) fn request_cancel(self: &Arc<Self>) {
+        if !self.cancel.swap(true, AcqRel) {
+            self.unpark();
+        }
+    }
+
+    #[inline]
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel.load(Acquire)
     }
 
     /// Wake the task: its next (or current) park returns.
@@ -71,6 +89,32 @@ impl TaskShared {
             super::worker::schedule(self);
         }
     }
+}
+
+impl crate::coro::Interruptible for TaskShared {
+    fn interrupt_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+}
+
+thread_local! {
+    /// The body of a coroutine that was just unwound (cancel, shutdown),
+    /// its result staged as cancelled: the worker publishes it once the
+    /// coroutine's segments are back ([`take_unwound`]).
+    static UNWOUND: Cell<Option<Arc<dyn Body>>> = const { Cell::new(None) };
+}
+
+fn defer_publication(b: Arc<dyn Body>) {
+    if let Some(other) = UNWOUND.with(|u| u.replace(Some(b))) {
+        // Not taken by the worker (cannot happen: one unwind at a time);
+        // publish rather than lose it.
+        other.publish();
+    }
+}
+
+/// The publication [`Body::run`] left when its coroutine was unwound.
+pub(crate) fn take_unwound() -> Option<Arc<dyn Body>> {
+    UNWOUND.with(Cell::take)
 }
 
 /// The task of the running coroutine (`None` on a plain thread or in the
@@ -208,17 +252,26 @@ fn cancelled() -> JoinError {
     }
 }
 
-/// Completes the join slot with `Cancelled` if the closure does not return
-/// (unwound at runtime shutdown).
-struct CancelOnUnwind<'a, T> {
-    join: &'a JoinSlot<T>,
-    armed: bool,
+/// Stages `Cancelled` in the join slot if the closure does not return (a
+/// cancel or the runtime's shutdown unwound it) and leaves the publication
+/// to the worker, which makes it after the segments are back.
+struct CancelOnUnwind<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    body: Option<Arc<Spawned<F, T>>>,
 }
 
-impl<T> Drop for CancelOnUnwind<'_, T> {
+impl<F, T> Drop for CancelOnUnwind<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     fn drop(&mut self) {
-        if self.armed {
-            self.join.complete(Err(cancelled()));
+        if let Some(b) = self.body.take() {
+            b.join.stage(Err(cancelled()));
+            defer_publication(b);
         }
     }
 }
@@ -257,10 +310,7 @@ where
         let Some(f) = self.f.lock().take() else {
             fatal!("a coroutine body ran twice");
         };
-        let mut guard = CancelOnUnwind {
-            join: &self.join,
-            armed: true,
-        };
+        let mut guard = CancelOnUnwind { body: Some(self) };
         let r = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
             Err(p) => {
@@ -276,10 +326,16 @@ where
                 })
             }
         };
-        guard.armed = false;
-        drop(guard);
-        self.join.stage(r);
-        self
+        let Some(this) = guard.body.take() else {
+            fatal!("a coroutine body lost its join slot");
+        };
+        this.join.stage(r);
+        if crate::coro::is_force_unwinding() {
+            // The closure swallowed the forced unwind and returned: the
+            // worker discards this return, so publish through it too.
+            defer_publication(this.clone());
+        }
+        this
     }
 
     fn cancel(&self) {

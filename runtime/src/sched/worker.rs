@@ -356,6 +356,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         }
         match pick(&local, tick, prefer_new) {
             Some(Next::Ready(slot)) => prefer_new = run_slice(&local, &mut slab, slot),
+            Some(Next::New(u)) if u.task.cancel_requested() => {
+                // Cancelled before it started: it never starts (dropping it
+                // completes its join slot as cancelled).
+                drop(u);
+            }
             Some(Next::New(mut u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
@@ -513,6 +518,12 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         );
     };
     let task = entry.task();
+    if task.cancel_requested() {
+        // Cancelled while parked, sleeping or waiting to run: unwind it
+        // from where it is suspended instead of resuming it.
+        unwind_cancelled(local, slab, slot);
+        return false;
+    }
     task.park_state.transition_to_running();
     record_latency(local, task);
     let wc = local.ctx.wc();
@@ -520,6 +531,11 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
     match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);
+            if entry.task().cancel_requested() {
+                // A check point saw the cancel and yielded for it.
+                unwind_cancelled(local, slab, slot);
+                return false;
+            }
             local.ready.borrow_mut().push_back(slot);
             return true;
         }
@@ -543,6 +559,24 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         }
     }
     false
+}
+
+/// Unwind a cancelled coroutine on this (its own) worker: corosensei's
+/// forced unwind from its suspension point runs its destructors here; then
+/// its segments go back and, only then, its join slot reports cancelled.
+fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
+    let Some(st) = slab.take(slot) else {
+        fatal!("worker {}: cancelled slot {slot} is empty", local.idx);
+    };
+    let task = st.task().clone();
+    coro::destroy(&local.ctx, st);
+    task.park_state.transition_to_done();
+    slab.release(slot);
+    local.ctx.wc().finished.add(1);
+    debug_assert_coroutines(local, slab);
+    if let Some(b) = super::task::take_unwound() {
+        b.publish();
+    }
 }
 
 fn has_work(local: &Local) -> bool {
@@ -619,6 +653,9 @@ fn shutdown(local: &Local, slab: &mut Slab) {
                 task.park_state.transition_to_done();
                 slab.release(i);
                 local.ctx.wc().finished.add(1);
+                if let Some(b) = super::task::take_unwound() {
+                    b.publish();
+                }
             }
         }
         while local.shared.workers[local.idx].remote.pop().is_some() {}
