@@ -12,7 +12,9 @@
 //!   IDLE --arm (owner)--> WAITING --CAS (a channel, or the owner itself)--> CLAIMED+i
 //!                            |
 //!                            +--CAS (owner, deadline passed)--> TIMED_OUT
-//!   CLAIMED+i / TIMED_OUT --disarm (owner, after removing every record)--> IDLE
+//!                            +--CAS (receiver taking a single send's value,
+//!                                    and freeing its record)--> TAKEN
+//!   CLAIMED+i / TIMED_OUT / TAKEN --disarm (owner, after removing every record)--> IDLE
 //! ```
 //!
 //! Who touches the word when:
@@ -43,6 +45,11 @@ pub(crate) const WAITING: usize = 1;
 pub(crate) const TIMED_OUT: usize = 2;
 /// `CLAIMED + i`: case `i` took effect.
 pub(crate) const CLAIMED: usize = 3;
+/// A single send whose value a receiver took, freeing its record: the owner
+/// returns `Ok` without touching the channel again.
+const TAKEN: usize = usize::MAX;
+/// What [`Waiter::wait`] returns for `TAKEN`.
+pub(crate) const TAKEN_CASE: usize = TAKEN - CLAIMED;
 
 /// The claim word of a plain thread.
 pub(crate) struct ThreadWaiter {
@@ -102,6 +109,14 @@ impl Waiter {
     pub(crate) fn claim(&self, case: usize) -> bool {
         self.word()
             .compare_exchange(WAITING, CLAIMED + case, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// Claim a single send's wait and free its record (see `TAKEN`).
+    #[inline]
+    pub(crate) fn claim_taken(&self) -> bool {
+        self.word()
+            .compare_exchange(WAITING, TAKEN, AcqRel, Acquire)
             .is_ok()
     }
 

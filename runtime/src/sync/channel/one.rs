@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::error::{RecvError, SendError};
 use super::state::{Attempt, Chan, Entry, Own};
-use crate::sync::waiter::Waiter;
+use crate::sync::waiter::{Waiter, TAKEN_CASE};
 use crate::sync::waitlist::Key;
 
 /// How long a single operation may wait.
@@ -77,6 +77,7 @@ impl<T> Chan<T> {
             waiter: Some(me.clone()),
             case: 0,
             value: Some(v),
+            single: true,
         });
         drop(s);
         let mut p = Pending {
@@ -85,7 +86,13 @@ impl<T> Chan<T> {
             me: &me,
             in_sendq: true,
         };
-        let won = me.wait(deadline).is_some();
+        let r = me.wait(deadline);
+        if r == Some(TAKEN_CASE) {
+            // A receiver took the value and freed the record.
+            p.key = None;
+            return Ok(Ok(()));
+        }
+        let won = r.is_some();
         let e = p.remove().unwrap_or_else(|| unexpected("record gone"));
         match (won, e.value) {
             (true, None) => Ok(Ok(())),
@@ -118,6 +125,7 @@ impl<T> Chan<T> {
             waiter: Some(me.clone()),
             case: 0,
             value: None,
+            single: true,
         });
         drop(s);
         let mut p = Pending {

@@ -35,6 +35,9 @@ pub(crate) struct Entry<T> {
     /// Send: the value until a receiver takes it. Recv: the value once a
     /// sender hands it over (`None` when woken by the close).
     pub value: Option<T>,
+    /// A plain `send`'s record: a receiver that takes its value frees it
+    /// and claims the owner as `TAKEN`, so the owner need not come back.
+    pub single: bool,
 }
 
 pub(crate) struct State<T> {
@@ -131,16 +134,28 @@ pub(crate) enum Attempt<R, V> {
 
 /// Claim the first live counterpart in `q`, unlinking dead records on the
 /// way. `Err` when our own claim was lost.
+/// `take`: the caller takes the record's value (a receiver taking from a
+/// sender), so a single send's record is claimed as `TAKEN`.
 #[inline]
-fn claim_first<T>(q: &mut WaitList<Entry<T>>, own: &mut Own<'_>) -> Result<Option<Key>, ()> {
+fn claim_first<T>(
+    q: &mut WaitList<Entry<T>>,
+    own: &mut Own<'_>,
+    take: bool,
+) -> Result<Option<Key>, ()> {
+    let claim = |e: &Entry<T>| {
+        let w = e.waiter.as_ref().expect("a linked record names its waiter");
+        if take && e.single {
+            w.claim_taken()
+        } else {
+            w.claim(e.case)
+        }
+    };
     if own.me.is_none() {
         // Registered nowhere (a single operation or a poll): no own records
         // to skip, no claim of our own to make first; dead records simply
         // fail the CAS.
         while let Some(k) = q.pop_front() {
-            let e = q.get(k);
-            let w = e.waiter.as_ref().expect("a linked record names its waiter");
-            if w.claim(e.case) {
+            if claim(q.get(k)) {
                 return Ok(Some(k));
             }
         }
@@ -159,7 +174,7 @@ fn claim_first<T>(q: &mut WaitList<Entry<T>>, own: &mut Own<'_>) -> Result<Optio
         if !own.commit() {
             return Err(());
         }
-        let won = w.claim(e.case);
+        let won = claim(e);
         q.unlink(k);
         if won {
             return Ok(Some(k));
@@ -182,6 +197,7 @@ fn register<T>(
         waiter: Some(waiter),
         case,
         value,
+        single: false,
     }))
 }
 
@@ -200,7 +216,7 @@ impl<T> State<T> {
             }
             return Attempt::Done(Err(SendError(v)), None);
         }
-        match claim_first(&mut self.recvq, own) {
+        match claim_first(&mut self.recvq, own, false) {
             Err(()) => return Attempt::LostClaim(v),
             Ok(Some(k)) => {
                 let e = self.recvq.get_mut(k);
@@ -223,6 +239,22 @@ impl<T> State<T> {
         }
     }
 
+    /// Claim the first blocked sender and take its value (and its waiter,
+    /// to wake); a single send's record is freed here.
+    #[inline]
+    fn take_sender(&mut self, own: &mut Own<'_>) -> Result<Option<(T, Option<Waiter>)>, ()> {
+        let Some(k) = claim_first(&mut self.sendq, own, true)? else {
+            return Ok(None);
+        };
+        let e = self.sendq.get_mut(k);
+        let v = e.value.take().expect("a blocked sender holds its value");
+        let w = e.waiter.take();
+        if e.single {
+            drop(self.sendq.remove(k));
+        }
+        Ok(Some((v, w)))
+    }
+
     /// Receive now if a value is buffered, a sender waits, or the channel
     /// is closed.
     #[inline]
@@ -234,24 +266,18 @@ impl<T> State<T> {
             let v = self.buf.pop_front().expect("checked non-empty");
             // Room now: move the first blocked sender's value in (Go's
             // chanrecv on a full buffer).
-            let wake = match claim_first(&mut self.sendq, own) {
-                Ok(Some(k)) => {
-                    let e = self.sendq.get_mut(k);
-                    let sent = e.value.take().expect("a blocked sender holds its value");
+            let wake = match self.take_sender(own) {
+                Ok(Some((sent, w))) => {
                     self.buf.push_back(sent);
-                    e.waiter.take()
+                    w
                 }
                 _ => None,
             };
             return Attempt::Done(Ok(v), wake);
         }
-        match claim_first(&mut self.sendq, own) {
+        match self.take_sender(own) {
             Err(()) => return Attempt::LostClaim(()),
-            Ok(Some(k)) => {
-                let e = self.sendq.get_mut(k);
-                let v = e.value.take().expect("a blocked sender holds its value");
-                return Attempt::Done(Ok(v), e.waiter.take());
-            }
+            Ok(Some((v, w))) => return Attempt::Done(Ok(v), w),
             Ok(None) => {}
         }
         if self.senders == 0 {
