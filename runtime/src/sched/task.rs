@@ -49,7 +49,7 @@ pub(crate) struct TaskShared {
     /// The claim word of its channel/select waits (`sync::waiter`).
     pub claim: AtomicUsize,
     /// `JoinHandle::cancel` was called (never cleared).
-    pub cancel: AtomicBool,
+    pub cancel: std::sync::atomic::AtomicBool,
     /// The runtime it belongs to.
     pub shared: Arc<Shared>,
 }
@@ -64,7 +64,7 @@ impl TaskShared {
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
             claim: AtomicUsize::new(0),
-            cancel: AtomicBool::new(false),
+            cancel: std::sync::atomic::AtomicBool::new(false),
             shared,
         }
     }
@@ -92,7 +92,7 @@ impl TaskShared {
 }
 
 impl crate::coro::Interruptible for TaskShared {
-    fn interrupt_flag(&self) -> &AtomicBool {
+    fn interrupt_flag(&self) -> &std::sync::atomic::AtomicBool {
         &self.cancel
     }
 }
