@@ -26,6 +26,106 @@
 //! Files are not sockets: `std::fs` blocks its thread; call it through
 //! [`crate::blocking`].
 
+// The trait impls every socket type forwards to its std socket, and the
+// `Read`/`Write` pair of the stream types (for `T` and `&T`), written once.
+// Defined before the `mod` items so the socket modules see them.
+
+/// `Debug`, `AsFd` and `AsRawFd` forwarded to the type's `sock` field.
+macro_rules! forward_fd_traits {
+    ($($t:ty),* $(,)?) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.sock, f)
+            }
+        }
+
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.sock)
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+            }
+        }
+    )*};
+}
+
+/// `Read` and `Write` for a stream type and for a shared reference to it:
+/// reads and writes park on the type's `reg` until ready or past the
+/// `timeouts` deadline; writes use `MSG_NOSIGNAL`, so a closed peer is an
+/// error, not a `SIGPIPE`.
+macro_rules! stream_read_write {
+    ($t:ty) => {
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let deadline = $crate::net::Timeouts::deadline(&self.timeouts.read);
+                let s = &self.sock;
+                let want = buf.len();
+                self.reg
+                    .io_stream(s, $crate::sched::poller::Dir::Read, deadline, want, || {
+                        std::io::Read::read(&mut &*s, buf)
+                    })
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                let deadline = $crate::net::Timeouts::deadline(&self.timeouts.read);
+                let s = &self.sock;
+                self.reg
+                    .io(s, $crate::sched::poller::Dir::Read, deadline, || {
+                        std::io::Read::read_vectored(&mut &*s, bufs)
+                    })
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let deadline = $crate::net::Timeouts::deadline(&self.timeouts.write);
+                let s = &self.sock;
+                self.reg.io_stream(
+                    s,
+                    $crate::sched::poller::Dir::Write,
+                    deadline,
+                    buf.len(),
+                    || socket2::SockRef::from(s).send_with_flags(buf, libc::MSG_NOSIGNAL),
+                )
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod addr;
 mod tcp;
 mod udp;

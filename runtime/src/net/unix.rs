@@ -6,14 +6,13 @@
 //! later): the connect sleeps 1 ms (`bamboo::sleep`, which parks a
 //! coroutine) and tries again.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::Timeouts;
 use crate::sched::poller::{Dir, Registration};
@@ -66,24 +65,6 @@ impl UnixListener {
     /// The pending socket error (`SO_ERROR`), cleared.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
-    }
-}
-
-impl std::fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.sock.fmt(f)
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
     }
 }
 
@@ -199,60 +180,5 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let deadline = Timeouts::deadline(&self.timeouts.read);
-        let s = &self.sock;
-        let want = buf.len();
-        self.reg
-            .io_stream(s, Dir::Read, deadline, want, || (&*s).read(buf))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let deadline = Timeouts::deadline(&self.timeouts.write);
-        let s = &self.sock;
-        self.reg.io_stream(s, Dir::Write, deadline, buf.len(), || {
-            SockRef::from(s).send_with_flags(buf, libc::MSG_NOSIGNAL)
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.sock.fmt(f)
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
+forward_fd_traits!(UnixListener, UnixStream);
+stream_read_write!(UnixStream);
