@@ -220,6 +220,9 @@ pub struct MemStats {
     /// Bytes whose pages the scavenger gave back to the OS, cumulative
     /// (`/stack/scavenged:bytes`).
     pub scavenged: u64,
+    /// Bytes of free segments' pages below their top 8 KiB given back on
+    /// their way into the pool, cumulative (`/stack/trimmed:bytes`).
+    pub trimmed: u64,
     /// Coroutines started and not finished (`/sched/coroutines:coroutines`).
     pub coroutines: u64,
     /// Coroutines started (`/sched/coroutines/created:coroutines`).
@@ -295,6 +298,7 @@ impl MemStats {
             cache_releases: c.cache_releases,
             chunks: c.chunks,
             scavenged: c.scavenged,
+            trimmed: c.trimmed,
             coroutines: c.coroutines,
             coroutines_created: c.coroutines_created,
             coroutines_finished: c.coroutines_finished,
@@ -402,7 +406,7 @@ pub fn read(h: &Handle, samples: &mut [Sample]) {
 }
 
 /// Stop the world, flush every worker's segment cache into the pool (which
-/// may release pages past the high-water mark), and fill a [`MemStats`]
+/// releases nothing: only the paced scavenger does), and fill a [`MemStats`]
 /// (Go's `runtime.ReadMemStats`).
 ///
 /// Must not be called while the caller holds a [`bamboo::StopTheWorld`]

@@ -324,6 +324,13 @@ pub(crate) const METRICS: &[Metric] = &[
         field!(starting_size),
         "Usable bytes of a coroutine's first stack segment."
     ),
+    metric!(
+        "/stack/trimmed:bytes",
+        Uint64,
+        true,
+        field!(trimmed),
+        "Bytes of pages below the top 8 KiB of free segments given back to the OS as the segments went back to the pool (the segments stay cached)."
+    ),
 ];
 
 const N: usize = METRICS.len();

@@ -61,8 +61,11 @@ use crate::error::Error;
 pub const MIN_SEGMENT: usize = 4096;
 /// Maximum first-segment size in bytes.
 pub const MAX_SEGMENT: usize = 64 << 20;
-/// Default first-segment size in bytes.
-pub const DEFAULT_SEGMENT: usize = 16 << 10;
+/// Default first-segment size in bytes (2 MiB, a `std::thread`'s default):
+/// room for ordinary library code (deep recursion, big local arrays)
+/// without any check point, paid for only in the pages a coroutine touches
+/// (docs/stacks.md, "Why 2 MiB").
+pub const DEFAULT_SEGMENT: usize = 2 << 20;
 /// Default per-coroutine stack limit (1 GiB).
 pub const DEFAULT_MAX_STACK: usize = 1 << 30;
 /// Largest accepted per-coroutine stack limit: 1 TiB (`usize::MAX` on

@@ -240,6 +240,10 @@ counter_table! {
         chunks => chunks,
         /// Bytes given back to the OS by scavenging (cumulative).
         scavenged => scavenged,
+        /// Bytes of free segments' pages below their top `TRIM_KEEP` given
+        /// back on their way into the pool (cumulative; the segments stay
+        /// cached).
+        trimmed => trimmed,
     }
     pool_adds {
         /// Bytes of free segments in the pool's lists (part of `stack_cached`).

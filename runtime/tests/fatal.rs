@@ -194,7 +194,7 @@ fn guards_survive_scavenging() {
         assert!(c.scavenged > 0, "{c:?}");
         println!("scavenged {}", c.scavenged);
         // Hold 1,000 segments again: the cache and the pool's dirty list
-        // (16 MiB, ~340 segments) run dry, so the next segment handed out is
+        // (16 MiB, 8 default segments) run dry, so the next segment handed out is
         // one whose pages (and neighbours' guards) were released in a run.
         let wg = std::sync::Arc::new(bamboo::sync::WaitGroup::new());
         let (_tx2, rx2) = bamboo::sync::channel::<()>(0);

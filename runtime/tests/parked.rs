@@ -11,6 +11,17 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// Page-table memory of the process (not part of RSS): a touched page
+/// costs its page-table page too, shared by the slots of one 2 MiB region.
+fn page_tables_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmPTE:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or(0, |kb| kb << 10)
+}
+
 fn maps() -> usize {
     std::fs::read_to_string("/proc/self/maps")
         .unwrap()
@@ -33,6 +44,7 @@ fn park_many(n: usize, stress: bool) {
     let t0 = std::time::Instant::now();
     let ready = Arc::new(bamboo::sync::WaitGroup::new());
     let rss0 = rss_bytes();
+    let pte0 = page_tables_bytes();
     let mut joins = Vec::with_capacity(n);
     for _ in 0..n {
         let (rx, ready) = (rx.clone(), ready.clone());
@@ -48,12 +60,14 @@ fn park_many(n: usize, stress: bool) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let rss1 = rss_bytes();
+    let pte1 = page_tables_bytes();
     let t1 = t0.elapsed();
     let c = h.counters();
     let vmas = maps();
     println!(
-        "{n} parked coroutines (stress={stress}): RSS +{:.0} bytes/coroutine, {} stack bytes in use ({:.0}/coroutine, virtual), {} VMAs, {} chunks",
+        "{n} parked coroutines (stress={stress}): RSS +{:.0} bytes/coroutine, page tables +{:.0} bytes/coroutine, {} stack bytes in use ({:.0}/coroutine, virtual), {} VMAs, {} chunks",
         (rss1.saturating_sub(rss0)) as f64 / n as f64,
+        (pte1.saturating_sub(pte0)) as f64 / n as f64,
         c.stack_inuse,
         c.stack_inuse as f64 / n as f64,
         vmas,

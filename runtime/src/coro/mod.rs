@@ -271,6 +271,14 @@ impl StackCtx {
         }
     }
 
+    /// Flush this worker's cache into the pool if it was not flushed for a
+    /// while (a worker about to sleep; see `SegCache::flush_if_stale`).
+    pub(crate) fn flush_own_if_stale(&self) {
+        if let Some(c) = self.cache.borrow_mut().as_mut() {
+            c.flush_if_stale(&self.pool, self.wc());
+        }
+    }
+
     /// Let go of the cache lock while idle or stopped.
     pub(crate) fn release_cache(&self) {
         self.cache.borrow_mut().take();

@@ -107,7 +107,14 @@ impl Runtime {
             polls.push(p);
             pollers.push(s);
         }
+        let first_class = crate::stack::class_of(cfg.segment_size);
         let shared = Arc::new(Shared::new(cfg, stealers, pollers));
+        // The first workers' first segments: when even the smallest chunk
+        // cannot be mapped (address space, RLIMIT_AS), say so here rather
+        // than abort in the first spawn.
+        if let Some(class) = first_class {
+            shared.pool.prime(class)?;
+        }
         let mut threads = Vec::with_capacity(n);
         for ((idx, deque), poll) in deques.into_iter().enumerate().zip(polls) {
             let s = shared.clone();
@@ -294,8 +301,9 @@ impl Handle {
         c
     }
 
-    /// Move every worker's cached segments to the pool and scavenge past the
-    /// high-water mark (Go's `flushallmcaches` for stacks). Requires a
+    /// Move every worker's cached segments to the pool (Go's
+    /// `flushallmcaches` for stacks). Gives no page back: only the paced
+    /// scavenger does, for segments that stayed free a while. Requires a
     /// stopped world.
     pub fn flush_stack_caches(&self, stw: &StopTheWorld) {
         assert!(

@@ -181,10 +181,10 @@ impl Shared {
         ctx.acquire_cache();
     }
 
-    /// Move every worker's cached segments to the pool, then give back the
-    /// pages of what is past the pool's high-water mark (once, at the end).
-    /// The caller has stopped the world; its own cache (if it is a worker)
-    /// is flushed through its thread-local handle.
+    /// Move every worker's cached segments to the pool. Releases nothing:
+    /// the paced scavenger gives pages back once they stayed free for a
+    /// while (`stack::scavenge`). The caller has stopped the world; its own
+    /// cache (if it is a worker) is flushed through its thread-local handle.
     pub(crate) fn flush_caches(self: &Arc<Self>) {
         let me = self.current_worker();
         for (i, w) in self.workers.iter().enumerate() {
@@ -196,7 +196,6 @@ impl Shared {
                 w.cache.lock().flush(&self.pool, &self.counters.workers[i]);
             }
         }
-        self.pool.scavenge();
     }
 }
 
@@ -620,9 +619,11 @@ fn idle(local: &Local) {
         }
     }
     let s = &local.shared;
-    // Nothing to run: give pages of surplus free segments back now, off the
-    // coroutines' path (Go's background scavenger).
-    s.pool.scavenge_if_pending();
+    // Nothing to run: a scavenger pass if one is due, off the coroutines'
+    // path (Go's background scavenger); the sleep ends when the next is due.
+    // Free segments held here go to the pool to age once in a while.
+    local.ctx.flush_own_if_stale();
+    s.pool.tick();
     let me = &s.workers[local.idx];
     remote::announce_sleep(&me.sleeping);
     s.sleepers.fetch_add(1, SeqCst);
@@ -630,10 +631,12 @@ fn idle(local: &Local) {
     if !has_work(local) {
         local.ctx.wc().idle_parks.add(1);
         let next = local.timers.borrow().next_deadline();
-        poll_now(
-            local,
-            next.map(|d| d.saturating_duration_since(Instant::now())),
-        );
+        let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
+        let wait = match (timer, s.pool.next_pass_in()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        poll_now(local, wait);
     }
     me.sleeping.store(false, SeqCst);
     s.sleepers.fetch_sub(1, SeqCst);

@@ -35,6 +35,7 @@ pub(crate) mod cache;
 pub(crate) mod os;
 pub(crate) mod pool;
 pub(crate) mod registry;
+pub(crate) mod scavenge;
 
 use corosensei::stack::{Stack, StackPointer};
 
@@ -54,6 +55,11 @@ pub const MIN_USABLE: usize = 4 << 10;
 pub const NCLASSES: usize = 15;
 /// Grown segments double in size up to this class (1 MiB usable).
 pub const GROW_CAP_CLASS: u8 = 8;
+/// Bytes at the top of a free segment whose pages stay resident when it
+/// goes back to the pool: what a typical coroutine touches again at once.
+/// The pages below are given back (`stack::pool`, "trim"), so a segment a
+/// deep call once dirtied does not keep them while it waits for reuse.
+pub const TRIM_KEEP: usize = 8 << 10;
 
 /// Usable (budget) bytes of a class.
 #[inline]
@@ -98,18 +104,44 @@ pub(crate) fn grow_class(cur: u8) -> u8 {
 /// of a live chunk, with a guard region of `GUARD` bytes directly below;
 /// the chunk outlives the segment (chunks are unmapped only when the pool is
 /// dropped, after every segment has come back).
+///
+/// `trimmed`: no page below the top [`TRIM_KEEP`] bytes is resident, and
+/// none can have become so (the segment has not been handed to a coroutine
+/// since). Set by the pool when it gives those pages back (or for a fresh
+/// slot) and by poisoning; cleared when a cache hands the segment out.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Segment {
     top: usize,
     class: u8,
+    trimmed: bool,
 }
 
 impl Segment {
     /// # Safety
     /// `top` must satisfy the type invariant and no other `Segment` may
-    /// refer to the same slot.
+    /// refer to the same slot; the slot must be untouched since mapped
+    /// (it starts `trimmed`).
     pub(crate) unsafe fn from_raw(top: usize, class: u8) -> Segment {
-        Segment { top, class }
+        Segment {
+            top,
+            class,
+            trimmed: true,
+        }
+    }
+
+    /// See the type's doc: pages below the top [`TRIM_KEEP`] bytes known
+    /// to be gone.
+    #[inline]
+    pub(crate) fn is_trimmed(&self) -> bool {
+        self.trimmed
+    }
+
+    /// Record whether the pages below the top [`TRIM_KEEP`] bytes are
+    /// known to be gone (the caller just released them, or hands the
+    /// segment out).
+    #[inline]
+    pub(crate) fn set_trimmed(&mut self, trimmed: bool) {
+        self.trimmed = trimmed;
     }
 
     /// Highest address (exclusive); the stack grows down from here.

@@ -55,10 +55,17 @@ pub fn force_mprotect_guards() {
 }
 
 /// Map `len` bytes of anonymous read-write memory for stacks.
+///
+/// `MAP_NORESERVE` (memmap2's `no_reserve_swap`): stacks are address space
+/// first, and only the pages a coroutine touches cost memory, so the
+/// kernel's overcommit accounting must not charge (and refuse) the whole
+/// mapping up front. A page that cannot be backed when first touched is
+/// the same out-of-memory condition as for any other page of the process.
 pub(crate) fn map_chunk(len: usize) -> Result<MmapMut, Error> {
     MmapOptions::new()
         .len(len)
         .stack()
+        .no_reserve_swap()
         .map_anon()
         .map_err(|e| Error::Os {
             op: "mapping a stack chunk",

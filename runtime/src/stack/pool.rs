@@ -10,30 +10,31 @@
 //!   counted as *released*). A newly mapped chunk's slots start clean.
 //! - Bytes are conserved: `mapped == inuse + cached + released` (see
 //!   `crate::counters`). The pool updates `PoolCounters` under its lock.
-//! - When dirty bytes exceed the high-water mark, the oldest dirty segments
-//!   are released until half of it remains ([`Pool::scavenge`]): by the next
-//!   worker that goes idle, by a cache flush, or at once past
-//!   [`POOL_SCAVENGE_NOW`].
+//! - Each dirty segment carries the time it came to the pool; the lists are
+//!   in that order (refill takes the newest, the scavenger looks at the
+//!   oldest). The paced scavenger (`stack::scavenge`) never touches a
+//!   segment that came back less than `SCAVENGE_AGE` ago: it trims the
+//!   pages below the top `TRIM_KEEP` bytes of aged segments, and releases
+//!   aged segments whole beyond the newest `POOL_HIGH_WATER` bytes, at a
+//!   bounded amount per pass ([`Pool::tick`]).
 //! - Chunks are unmapped only when the pool is dropped, which happens after
 //!   every worker has returned every segment.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use memmap2::MmapMut;
 use parking_lot::Mutex;
 
+use super::scavenge::{Pacer, SCAVENGE_AGE};
 use super::{os, registry, stack_bytes, stride, OnFixedStack, Segment, GUARD, NCLASSES};
 use crate::counters::Counters;
 
-/// Dirty bytes the pool keeps before giving pages back to the OS.
+/// Dirty bytes (the newest) the scavenger never releases whole.
 pub const POOL_HIGH_WATER: usize = 16 << 20;
-
-/// Dirty bytes past which a batch release scavenges at once instead of
-/// leaving it to the next idle worker.
-pub const POOL_SCAVENGE_NOW: usize = 16 * POOL_HIGH_WATER;
 
 /// Smallest chunk mapping; chunks of a class double up to `MAX_CHUNK`.
 const MIN_CHUNK: usize = 1 << 20;
@@ -47,12 +48,14 @@ struct Chunk {
 }
 
 #[derive(Default)]
-struct PoolInner {
-    dirty: [VecDeque<Segment>; NCLASSES],
-    clean: [Vec<Segment>; NCLASSES],
+pub(super) struct PoolInner {
+    /// Free segments whose pages may be resident, each with the time it
+    /// came to the pool; oldest first.
+    pub(super) dirty: [VecDeque<(Segment, Instant)>; NCLASSES],
+    pub(super) clean: [Vec<Segment>; NCLASSES],
     chunks: Vec<Chunk>,
     chunks_per_class: [u32; NCLASSES],
-    dirty_bytes: usize,
+    pub(super) dirty_bytes: usize,
     /// Stack bytes carved from all chunks.
     mapped: usize,
 }
@@ -60,21 +63,81 @@ struct PoolInner {
 /// The segment pool of one runtime.
 pub(crate) struct Pool {
     inner: Mutex<PoolInner>,
-    counters: Arc<Counters>,
+    pub(super) counters: Arc<Counters>,
     /// Runs chunk mapping on a stack that does not move.
     on_fixed_stack: OnFixedStack,
-    /// Dirty bytes passed the high-water mark: the next idle worker scavenges.
-    pending: std::sync::atomic::AtomicBool,
+    /// When the scavenger has work next (see `stack::scavenge`).
+    pub(super) pacer: Pacer,
+    clock: fn() -> Instant,
 }
 
 impl Pool {
     pub(crate) fn new(counters: Arc<Counters>, on_fixed_stack: OnFixedStack) -> Pool {
+        Pool::with_clock(counters, on_fixed_stack, Instant::now)
+    }
+
+    /// A pool whose scavenger reads time from `clock` (tests use a fake).
+    pub(crate) fn with_clock(
+        counters: Arc<Counters>,
+        on_fixed_stack: OnFixedStack,
+        clock: fn() -> Instant,
+    ) -> Pool {
         Pool {
             inner: Mutex::new(PoolInner::default()),
             counters,
             on_fixed_stack,
-            pending: std::sync::atomic::AtomicBool::new(false),
+            pacer: Pacer::new(clock()),
+            clock,
         }
+    }
+
+    /// The pool's clock.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        (self.clock)()
+    }
+
+    /// Map a chunk of `class` now unless the class has free segments:
+    /// `Runtime::start` calls it for the first-segment class, so a process
+    /// that cannot map even the smallest chunk gets `Error::Os` from
+    /// `build()` instead of an abort in its first spawn.
+    pub(crate) fn prime(&self, class: u8) -> Result<(), crate::Error> {
+        let mut g = self.inner.lock();
+        let c = class as usize;
+        if g.dirty[c].is_empty() && g.clean[c].is_empty() {
+            self.add_chunk_locked(&mut g, class)?;
+        }
+        Ok(())
+    }
+
+    /// Map the next chunk of `class` (on the system stack) and put its
+    /// slots on the clean list.
+    fn add_chunk_locked(&self, g: &mut PoolInner, class: u8) -> Result<(), crate::Error> {
+        let c = class as usize;
+        let k = g.chunks_per_class[c];
+        let mut chunk = None;
+        (self.on_fixed_stack)(&mut || chunk = Some(map_chunk(class, k)));
+        let chunk = match chunk {
+            Some(r) => r?,
+            None => fatal!("chunk mapping for class {class} did not run"),
+        };
+        let slots = chunk.map.len() / stride(class);
+        let base = chunk.map.as_ptr() as usize;
+        // Carve top-down so the first segments handed out are the highest.
+        for i in (0..slots).rev() {
+            // SAFETY: slot i of a fresh chunk, with its guard installed by
+            // map_chunk; no other Segment refers to it, and it is untouched.
+            let seg = unsafe { Segment::from_raw(base + (i + 1) * stride(class), class) };
+            g.clean[c].push(seg);
+        }
+        let bytes = slots * stack_bytes(class);
+        g.mapped += bytes;
+        g.chunks_per_class[c] += 1;
+        g.chunks.push(chunk);
+        self.counters.pool.mapped.fetch_add(bytes as u64, Relaxed);
+        self.counters.pool.released.fetch_add(bytes as u64, Relaxed);
+        self.counters.pool.chunks.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     /// Move up to `n` free segments of `class` into `out` (which must have
@@ -85,35 +148,15 @@ impl Pool {
         let mut g = self.inner.lock();
         let c = class as usize;
         if g.dirty[c].is_empty() && g.clean[c].is_empty() {
-            let k = g.chunks_per_class[c];
-            let mut chunk = None;
-            (self.on_fixed_stack)(&mut || chunk = Some(map_chunk(class, k)));
-            let chunk = match chunk {
-                Some(Ok(c)) => c,
-                Some(Err(e)) => fatal!("out of stack memory for class {class} (chunk {k}): {e}"),
-                None => fatal!("chunk mapping for class {class} did not run"),
-            };
-            let slots = chunk.map.len() / stride(class);
-            let base = chunk.map.as_ptr() as usize;
-            // Carve top-down so the first segments handed out are the highest.
-            for i in (0..slots).rev() {
-                // SAFETY: slot i of a fresh chunk, with its guard installed by
-                // map_chunk; no other Segment refers to it.
-                let seg = unsafe { Segment::from_raw(base + (i + 1) * stride(class), class) };
-                g.clean[c].push(seg);
+            if let Err(e) = self.add_chunk_locked(&mut g, class) {
+                let k = g.chunks_per_class[c];
+                fatal!("out of stack memory for class {class} (chunk {k}): {e}");
             }
-            let bytes = slots * stack_bytes(class);
-            g.mapped += bytes;
-            g.chunks_per_class[c] += 1;
-            g.chunks.push(chunk);
-            self.counters.pool.mapped.fetch_add(bytes as u64, Relaxed);
-            self.counters.pool.released.fetch_add(bytes as u64, Relaxed);
-            self.counters.pool.chunks.fetch_add(1, Relaxed);
         }
         let b = stack_bytes(class);
         let mut moved = 0;
         while moved < n {
-            if let Some(s) = g.dirty[c].pop_back() {
+            if let Some((s, _)) = g.dirty[c].pop_back() {
                 g.dirty_bytes -= b;
                 self.counters.pool.cached.fetch_sub(b as u64, Relaxed);
                 out.push(s);
@@ -149,96 +192,70 @@ impl Pool {
         }
     }
 
-    /// Take back free segments (from a worker cache). With `scavenge`, dirty
-    /// bytes past the high-water mark are left for the next idle worker (like
-    /// Go's background scavenger, off the coroutines' path), unless they pass
-    /// [`POOL_SCAVENGE_NOW`]. Returns bytes taken.
-    pub(crate) fn give(&self, segs: impl Iterator<Item = Segment>, scavenge: bool) -> usize {
+    /// Take back the first `n` segments of `segs` (a worker cache's list,
+    /// drained here), stamped with the time they came back. Touches no
+    /// page: what a free segment's pages cost is the scavenger's business,
+    /// one `SCAVENGE_AGE` later. With `tick`, run a scavenger pass if one
+    /// is due (the batch path of a busy runtime; an idle worker ticks
+    /// before it sleeps). A flush passes `false`: reading statistics never
+    /// releases memory. Returns bytes taken.
+    pub(crate) fn give(&self, segs: &mut Vec<Segment>, n: usize, tick: bool) -> usize {
+        let n = n.min(segs.len());
+        let now = self.now();
         let mut g = self.inner.lock();
         let mut total = 0;
-        for s in segs {
+        for s in segs.drain(..n) {
             let b = s.bytes();
             total += b;
             g.dirty_bytes += b;
-            g.dirty[s.class() as usize].push_back(s);
+            g.dirty[s.class() as usize].push_back((s, now));
         }
         self.counters.pool.cached.fetch_add(total as u64, Relaxed);
         self.debug_assert_conserved(&g);
-        if scavenge && g.dirty_bytes > POOL_HIGH_WATER {
-            if g.dirty_bytes > POOL_SCAVENGE_NOW {
-                self.scavenge_locked(&mut g);
-            } else {
-                self.pending.store(true, Relaxed);
-            }
+        drop(g);
+        if total > 0 {
+            self.pacer.due_by(now + SCAVENGE_AGE);
+        }
+        if tick {
+            self.tick_at(now);
         }
         total
     }
 
-    /// Scavenge if a batch release left dirty bytes past the high-water
-    /// mark (called by workers about to sleep).
-    pub(crate) fn scavenge_if_pending(&self) {
-        if self.pending.load(Relaxed) && self.pending.swap(false, Relaxed) {
-            self.scavenge();
+    /// Run a scavenger pass if one is due (cheap when not: one atomic load).
+    pub(crate) fn tick(&self) {
+        if self.pacer.is_due(self.now()) {
+            self.tick_at(self.now());
         }
     }
 
-    /// Give pages of dirty segments back to the OS until at most the
-    /// high-water mark of dirty bytes remains.
-    pub(crate) fn scavenge(&self) {
-        let mut g = self.inner.lock();
-        self.scavenge_locked(&mut g);
-    }
-
-    fn scavenge_locked(&self, g: &mut PoolInner) {
-        if g.dirty_bytes <= POOL_HIGH_WATER {
+    /// Run a scavenger pass if one is due at `now`.
+    pub(crate) fn tick_at(&self, now: Instant) {
+        if !self.pacer.is_due(now) {
             return;
         }
-        // Pick the oldest dirty segments, largest classes first (the most
-        // bytes per segment), down to half the high-water mark: releasing
-        // in large batches (hysteresis) gives long runs of neighbours to
-        // coalesce, instead of a few segments on every batch release.
-        let target = POOL_HIGH_WATER / 2;
-        let mut picked: Vec<Segment> = Vec::new();
-        for c in (0..NCLASSES).rev() {
-            while g.dirty_bytes > target {
-                let Some(s) = g.dirty[c].pop_front() else {
-                    break;
-                };
-                g.dirty_bytes -= s.bytes();
-                picked.push(s);
-            }
+        let mut g = self.inner.lock();
+        // Another thread may have run the pass meanwhile.
+        if self.pacer.is_due(now) {
+            self.pass_locked(&mut g, now);
         }
-        // One madvise per run of neighbouring slots: the guards between
-        // them survive MADV_DONTNEED, so a run is released in one call
-        // (one TLB flush) instead of one per segment.
-        picked.sort_unstable_by_key(Segment::bottom);
-        let mut i = 0;
-        while i < picked.len() {
-            let lo = picked[i].bottom();
-            let mut hi = picked[i].top();
-            let mut j = i + 1;
-            while j < picked.len() && picked[j].bottom() == hi + GUARD {
-                hi = picked[j].top();
-                j += 1;
-            }
-            // SAFETY: lo..hi is the stack bytes of free pool segments and
-            // the guards between them, all inside live chunks; nothing
-            // lives there.
-            if let Err(e) = unsafe { os::release(lo, hi - lo) } {
-                fatal!("scavenging free segments {lo:#x}..{hi:#x}: {e}");
-            }
-            i = j;
-        }
-        let bytes: usize = picked.iter().map(Segment::bytes).sum();
-        self.counters.pool.cached.fetch_sub(bytes as u64, Relaxed);
-        self.counters.pool.released.fetch_add(bytes as u64, Relaxed);
-        self.counters
-            .pool
-            .scavenged
-            .fetch_add(bytes as u64, Relaxed);
-        for s in picked {
-            g.clean[s.class() as usize].push(s);
-        }
+    }
+
+    /// How long until the scavenger has work (`None`: nothing pending), for
+    /// an idle worker's sleep.
+    pub(crate) fn next_pass_in(&self) -> Option<Duration> {
+        self.pacer.due_in(self.now())
+    }
+
+    /// One scavenger pass at `now`, due or not (tests; the pass itself
+    /// still never touches memory younger than `SCAVENGE_AGE`).
+    #[cfg(test)]
+    pub(crate) fn scavenge_at(&self, now: Instant) {
+        let mut g = self.inner.lock();
+        self.pass_locked(&mut g, now);
+    }
+
+    pub(super) fn assert_conserved(&self, g: &PoolInner) {
         self.debug_assert_conserved(g);
     }
 
@@ -254,7 +271,12 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         let g = self.inner.get_mut();
-        let free: usize = g.dirty.iter().flatten().map(Segment::bytes).sum::<usize>()
+        let free: usize = g
+            .dirty
+            .iter()
+            .flatten()
+            .map(|(s, _)| s.bytes())
+            .sum::<usize>()
             + g.clean.iter().flatten().map(Segment::bytes).sum::<usize>();
         for ch in &g.chunks {
             if let Some(r) = ch.reg {
@@ -278,12 +300,22 @@ impl Drop for Pool {
 
 /// Map the `k`-th chunk of `class`, install every slot's guard, register
 /// the slots with valgrind and the chunk with the signal registry.
+///
+/// When the address space (or `RLIMIT_AS`) refuses the chunk, smaller ones
+/// are tried, halving down to one slot: a process near its limit gets the
+/// segments that still fit instead of an abort.
 fn map_chunk(class: u8, k: u32) -> Result<Chunk, crate::Error> {
     let s = stride(class);
     let want = (MIN_CHUNK << k.min(10)).min(MAX_CHUNK);
-    let slots = (want / s).max(MIN_SLOTS);
+    let mut slots = (want / s).max(MIN_SLOTS);
+    let mut map = loop {
+        match os::map_chunk(slots * s) {
+            Ok(m) => break m,
+            Err(_) if slots > 1 => slots /= 2,
+            Err(e) => return Err(e),
+        }
+    };
     let len = slots * s;
-    let mut map = os::map_chunk(len)?;
     let base = map.as_mut_ptr() as usize;
     let mut vg = Vec::with_capacity(slots);
     for i in 0..slots {

@@ -14,10 +14,21 @@ use crate::counters::Counters;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Acquire { worker: usize, class: u8 },
-    Release { worker: usize, pick: usize },
-    Flush { worker: usize },
-    Scavenge,
+    Acquire {
+        worker: usize,
+        class: u8,
+    },
+    Release {
+        worker: usize,
+        pick: usize,
+    },
+    Flush {
+        worker: usize,
+    },
+    /// Move the scavenger's clock forward by `ms`, then run a pass.
+    Scavenge {
+        ms: u64,
+    },
 }
 
 fn op(workers: usize) -> impl Strategy<Value = Op> {
@@ -25,7 +36,7 @@ fn op(workers: usize) -> impl Strategy<Value = Op> {
         4 => (0..workers, 0u8..4).prop_map(|(worker, class)| Op::Acquire { worker, class }),
         3 => (0..workers, any::<usize>()).prop_map(|(worker, pick)| Op::Release { worker, pick }),
         1 => (0..workers).prop_map(|worker| Op::Flush { worker }),
-        1 => Just(Op::Scavenge),
+        1 => (0u64..1500).prop_map(|ms| Op::Scavenge { ms }),
     ]
 }
 
@@ -64,6 +75,8 @@ proptest! {
         // The model: segments each worker holds, and every address handed out.
         let mut held: Vec<Vec<Segment>> = (0..workers).map(|_| Vec::new()).collect();
         let mut live: HashSet<usize> = HashSet::new();
+        // How far the scavenger's clock is ahead of the pool's stamps.
+        let mut skew = std::time::Duration::ZERO;
         for op in ops {
             match op {
                 Op::Acquire { worker, class } => {
@@ -97,7 +110,10 @@ proptest! {
                     let w = worker % workers;
                     caches[w].flush(&pool, &counters.workers[w]);
                 }
-                Op::Scavenge => pool.scavenge(),
+                Op::Scavenge { ms } => {
+                    skew += std::time::Duration::from_millis(ms);
+                    pool.scavenge_at(std::time::Instant::now() + skew);
+                }
             }
             check_conservation(&counters)?;
             let s = counters.snapshot(0);
