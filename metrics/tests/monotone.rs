@@ -93,6 +93,7 @@ fn run(stress: bool) {
     let reads = common::env_count("METRICS_MONOTONE_READS", 1_000);
     let rt = Runtime::builder()
         .workers(2)
+        .segment_size(common::CHURN_SEGMENT)
         .force_stack_move(stress)
         .build()
         .unwrap();

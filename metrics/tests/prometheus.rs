@@ -15,7 +15,11 @@ use bamboo_metrics::{all, all_samples, read_consistent, Kind, MemStats, Sample};
 use common::Churn;
 
 fn real_output() -> (Vec<Sample>, String) {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = Runtime::builder()
+        .workers(2)
+        .segment_size(common::CHURN_SEGMENT)
+        .build()
+        .unwrap();
     let h = rt.handle();
     let churn = Churn::start(&h);
     let hm = h.clone();

@@ -38,7 +38,12 @@ fn is_child() -> bool {
 
 /// Recurse (without check points, so the stress mode cannot move us) until
 /// only about the red zone is left in the current segment — what a check
-/// point that does not switch guarantees — then run `f` there.
+/// point that does not switch guarantees — then run `f` there. The tests
+/// that use it build their runtime with [`EDGE_SEGMENT`], so that the edge
+/// is a few dozen frames away (a backtrace through the ~3,500 frames of a
+/// default 2 MiB segment takes minutes to symbolize).
+const EDGE_SEGMENT: usize = 16 << 10;
+
 fn at_the_edge<R>(f: impl FnOnce() -> R) -> R {
     #[inline(never)]
     fn go<R>(f: impl FnOnce() -> R) -> R {
@@ -58,7 +63,11 @@ fn at_the_edge<R>(f: impl FnOnce() -> R) -> R {
 #[test]
 fn panic_with_backtrace_at_the_edge_of_a_segment() {
     if is_child() {
-        let rt = Runtime::builder().workers(1).build().unwrap();
+        let rt = Runtime::builder()
+            .workers(1)
+            .segment_size(EDGE_SEGMENT)
+            .build()
+            .unwrap();
         let e = rt
             .spawn(|| at_the_edge(|| -> u32 { panic!("edge panic {}", std::hint::black_box(1)) }))
             .join()
@@ -124,7 +133,11 @@ fn parking_on_the_system_stack_is_fatal() {
 
 #[test]
 fn edge_panic_in_process() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = Runtime::builder()
+        .workers(2)
+        .segment_size(EDGE_SEGMENT)
+        .build()
+        .unwrap();
     for _ in 0..20 {
         let e = rt
             .spawn(|| at_the_edge(|| -> u8 { panic!("edge") }))
@@ -145,7 +158,11 @@ fn panic_hook_runs_on_the_system_stack() {
             let on_segment = remaining_stack().is_some();
             WHERE.store(if on_segment { 1 } else { 2 }, SeqCst);
         }));
-        let rt = Runtime::builder().workers(1).build().unwrap();
+        let rt = Runtime::builder()
+            .workers(1)
+            .segment_size(EDGE_SEGMENT)
+            .build()
+            .unwrap();
         let e = rt.spawn(|| at_the_edge(|| -> u8 { panic!("x") })).join();
         assert!(e.is_err());
         println!("WHERE={}", WHERE.load(SeqCst));

@@ -168,6 +168,12 @@ pub fn at_depth<R>(n: u32, f: &mut dyn FnMut() -> R) -> R {
     r
 }
 
+/// First-segment size for runtimes that run [`Churn`]: its recursions
+/// (up to 300 frames of ~300 bytes) cross segment boundaries, and so move
+/// stack bytes between the classes, only when the first segment is small;
+/// the 2 MiB default would hold them whole.
+pub const CHURN_SEGMENT: usize = 16 << 10;
+
 /// Background load on every worker: deep recursion holding segments across
 /// yields, spawn/exit storms, and channel ping-pong. Stop it with
 /// [`Churn::stop`].
@@ -305,6 +311,7 @@ impl Churn {
 pub fn stress_runtime_with_churn() -> (bamboo::Runtime, Handle, Churn) {
     let rt = bamboo::Runtime::builder()
         .workers(2)
+        .segment_size(CHURN_SEGMENT)
         .force_stack_move(true)
         .build()
         .unwrap();
