@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# loom models of the scheduler's lock-free protocols (runtime/src/sched/models.rs):
+# loom models of the lock-free protocols (runtime/src/sched/models.rs and
+# runtime/src/sync/models.rs, the select claim word):
 # the real code built with `--cfg loom`, so crate::loom maps to loom's
 # atomics, mutexes and threads. Each model has a twin that plants a known
 # bug and asserts loom finds it (loom prints that interleaving: expected).

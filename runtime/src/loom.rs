@@ -16,7 +16,8 @@
 //! Modules that use this shim: `sched/state.rs` (park state),
 //! `sched/waitq.rs` (wait queue), `sched/park.rs` (thread parking),
 //! `sched/stw.rs` (stop-the-world rendezvous), `sched/remote.rs` (remote
-//! wake-up handshake), `sched/poller.rs` (readiness generations).
+//! wake-up handshake), `sched/poller.rs` (readiness generations),
+//! `sync/waiter.rs` (the claim word of channel and select waits).
 
 /// Bugs a model may plant in the real code (each one is a naive version of
 /// a step the protocol needs; see `sched/models.rs`).
@@ -39,6 +40,9 @@ pub(crate) enum Bug {
     RemoteNoFence,
     /// `IoState::enqueue` does not compare the readiness generation.
     PollerNoGenCheck,
+    /// `Waiter::claim` loads `WAITING` and then stores its case, instead
+    /// of one compare-and-swap (two claimers can both win).
+    ClaimLoadStore,
 }
 
 #[cfg(loom)]

@@ -29,7 +29,7 @@ use super::park::{self, Unparker};
 use super::state::ParkState;
 use super::worker::Shared;
 use crate::error::{JoinError, JoinErrorRepr};
-use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize as ClaimWord};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -47,7 +47,7 @@ pub(crate) struct TaskShared {
     /// time).
     pub wait_queued: AtomicBool,
     /// The claim word of its channel/select waits (`sync::waiter`).
-    pub claim: AtomicUsize,
+    pub claim: ClaimWord,
     /// `JoinHandle::cancel` was called (never cleared).
     pub cancel: std::sync::atomic::AtomicBool,
     /// The runtime it belongs to.
@@ -63,7 +63,7 @@ impl TaskShared {
             slot: AtomicUsize::new(usize::MAX),
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
-            claim: AtomicUsize::new(0),
+            claim: ClaimWord::new(0),
             cancel: std::sync::atomic::AtomicBool::new(false),
             shared,
         }

@@ -24,6 +24,9 @@ pub(crate) mod waiter;
 mod waitgroup;
 pub(crate) mod waitlist;
 
+#[cfg(all(test, loom))]
+mod models;
+
 /// The wait queue every primitive here is built on (defined in the
 /// scheduler, which needs it for its own lock).
 pub(crate) mod waitq {

@@ -28,12 +28,18 @@
 //!
 //! A coroutine's word is in its task (no allocation per wait); a plain
 //! thread's is in a per-thread record made on its first wait.
+//!
+//! The word and the thread parking go through the `crate::loom` shim: the
+//! loom model `sync/models.rs` races two notifiers for one waiter on this
+//! code (planted bug: `Bug::ClaimLoadStore`).
 
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
-use std::thread::Thread;
 use std::time::Instant;
 
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::loom::thread::{self, Thread};
+use crate::loom::{planted, Bug};
 use crate::sched::park;
 use crate::sched::task::TaskShared;
 
@@ -57,11 +63,32 @@ pub(crate) struct ThreadWaiter {
     claim: AtomicUsize,
 }
 
+impl ThreadWaiter {
+    /// The calling thread's record, idle.
+    pub(crate) fn new() -> ThreadWaiter {
+        ThreadWaiter {
+            thread: thread::current(),
+            claim: AtomicUsize::new(IDLE),
+        }
+    }
+}
+
+#[cfg(not(loom))]
 thread_local! {
-    static THREAD_WAITER: Arc<ThreadWaiter> = Arc::new(ThreadWaiter {
-        thread: std::thread::current(),
-        claim: AtomicUsize::new(IDLE),
-    });
+    static THREAD_WAITER: Arc<ThreadWaiter> = Arc::new(ThreadWaiter::new());
+}
+
+/// The calling thread's record (made on its first wait).
+#[cfg(not(loom))]
+fn thread_waiter() -> Arc<ThreadWaiter> {
+    THREAD_WAITER.with(Arc::clone)
+}
+
+/// Under loom every model thread shares one OS thread (and so std's
+/// thread-locals): a fresh record per wait.
+#[cfg(loom)]
+fn thread_waiter() -> Arc<ThreadWaiter> {
+    Arc::new(ThreadWaiter::new())
 }
 
 /// A waiting coroutine or thread, as named by its wait records.
@@ -76,7 +103,7 @@ impl Waiter {
     pub(crate) fn current() -> Waiter {
         match crate::sched::task::current() {
             Some(t) => Waiter::Coroutine(t),
-            None => Waiter::Thread(THREAD_WAITER.with(Arc::clone)),
+            None => Waiter::Thread(thread_waiter()),
         }
     }
 
@@ -107,6 +134,14 @@ impl Waiter {
     /// Claim the wait for case `case`; false if someone else already has.
     #[inline]
     pub(crate) fn claim(&self, case: usize) -> bool {
+        if planted(Bug::ClaimLoadStore) {
+            // The naive claim: two claimers may both see WAITING.
+            let won = self.word().load(Acquire) == WAITING;
+            if won {
+                self.word().store(CLAIMED + case, Release);
+            }
+            return won;
+        }
         self.word()
             .compare_exchange(WAITING, CLAIMED + case, AcqRel, Acquire)
             .is_ok()
@@ -168,10 +203,8 @@ impl Waiter {
             match self {
                 Waiter::Coroutine(t) => park::park_task(t, deadline),
                 Waiter::Thread(_) => match deadline {
-                    None => std::thread::park(),
-                    Some(d) => {
-                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
-                    }
+                    None => thread::park(),
+                    Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
                 },
             }
         }
