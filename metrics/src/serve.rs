@@ -4,7 +4,10 @@
 //! Protocol (HTTP/1.1 parsed with `httparse`):
 //! - `GET /metrics` (or `HEAD`; a query string is ignored): `200`, the
 //!   Prometheus text format of every metric, from one [`crate::read`];
-//! - any other path: `404`; another method on `/metrics`: `405`;
+//! - `GET /debug/coroutines`: `200`, `text/plain`, the coroutine dump
+//!   ([`bamboo::Handle::dump`]): a header line, then one line per
+//!   coroutine (`coroutine 7 [channel receive]: spawned at ...`);
+//! - any other path: `404`; another method on those paths: `405`;
 //! - bytes that are not an HTTP request, or a head over 16 KiB: `400`, and
 //!   the connection is closed;
 //! - keep-alive: HTTP/1.1 connections stay open unless the request says
@@ -31,7 +34,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 << 10;
 
-/// Serve `GET /metrics` for the runtime of `h` on `addr`, from a coroutine
+/// Serve `GET /metrics` (and the coroutine dump at `GET /debug/coroutines`)
+/// for the runtime of `h` on `addr`, from a coroutine
 /// of that runtime (one more per connection). Returns once the socket is
 /// listening; the handle finishes only when the runtime shuts down (or the
 /// listener fails for good).
@@ -97,6 +101,7 @@ struct Request {
     method_ok: bool,
     head_only: bool,
     is_metrics: bool,
+    is_dump: bool,
     keep_alive: bool,
     has_body: bool,
 }
@@ -140,9 +145,21 @@ fn parse(buf: &[u8]) -> Parsed {
         method_ok: method == "GET" || method == "HEAD",
         head_only: method == "HEAD",
         is_metrics: path == "/metrics",
+        is_dump: path == "/debug/coroutines",
         keep_alive,
         has_body,
     })
+}
+
+/// The body of `/debug/coroutines`.
+fn dump_text(h: &Handle) -> String {
+    use std::fmt::Write as _;
+    let dump = h.dump();
+    let mut out = format!("bamboo: coroutine dump ({} coroutines)\n", dump.len());
+    for c in &dump {
+        let _ = writeln!(out, "{c}");
+    }
+    out
 }
 
 fn respond(
@@ -204,7 +221,7 @@ fn connection(h: &Handle, mut s: TcpStream) -> io::Result<()> {
         // A request with a body is answered, then the connection closed
         // (nothing here takes a body; skipping it is not worth the bytes).
         let keep_alive = req.keep_alive && !req.has_body;
-        if !req.is_metrics {
+        if !req.is_metrics && !req.is_dump {
             respond(
                 &mut s,
                 "404 Not Found",
@@ -221,6 +238,17 @@ fn connection(h: &Handle, mut s: TcpStream) -> io::Result<()> {
                 allow,
                 b"use GET\n",
                 false,
+                keep_alive,
+            )?;
+        } else if req.is_dump {
+            let text = dump_text(h);
+            let ty = "Content-Type: text/plain; charset=utf-8\r\n";
+            respond(
+                &mut s,
+                "200 OK",
+                ty,
+                text.as_bytes(),
+                req.head_only,
                 keep_alive,
             )?;
         } else {

@@ -334,3 +334,33 @@ fn emfile_child() {
     println!("serve emfile ok: {spent:?} CPU while out of descriptors");
     drop(rt);
 }
+
+#[test]
+fn debug_coroutines_serves_the_dump() {
+    let (rt, addr) = start();
+    let (tx, rx) = bamboo::sync::channel::<u32>(0);
+    let parked = rt.spawn(move || rx.recv());
+    let mut s = connect(addr);
+    let mut pending = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        s.write_all(b"GET /debug/coroutines HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let (head, body) = response(&mut s, &mut pending);
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(head.contains("Content-Type: text/plain"), "{head}");
+        let line = format!("coroutine {} [channel receive]: spawned at ", parked.id());
+        if body.contains(&line) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "never parked:\n{body}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(body.starts_with("bamboo: coroutine dump ("), "{body}");
+    // The accept loop waits for I/O; the coroutine answering runs.
+    assert!(body.contains("[I/O wait]"), "{body}");
+    assert!(body.contains("[running]"), "{body}");
+    assert!(body.contains("tests/serve.rs:"), "{body}");
+    tx.send(1).unwrap();
+    assert_eq!(parked.join().unwrap(), Ok(1));
+}

@@ -33,9 +33,16 @@
 //! unit    := "k" (x 2^10) | "m" (x 2^20) | "g" (x 2^30)
 //! debug   := item ("," item)*
 //! item    := ws* | ws* key ws* "=" ws* value ws*
-//! key     := "stackmove" | "stackpoison"      (case-sensitive, like GODEBUG)
+//!          | ws* "deadlockgrace" ws* "=" ws* digit+ ws*   (milliseconds, 0..=4294967295)
+//! key     := "stackmove" | "stackpoison" | "sigquitdump"   (case-sensitive, like GODEBUG)
 //! value   := "0" | "1"
 //! ```
+//!
+//! The knobs: `stackmove=1` (every check point switches segment),
+//! `stackpoison=1` (freed segments are poisoned), `sigquitdump=1` (print
+//! the coroutine dump on `SIGQUIT`), `deadlockgrace=<ms>` (how long a plain
+//! thread waits in `join`/`block_on` with every coroutine asleep before the
+//! deadlock warning; default 1000, 0 turns the watchdog off).
 //!
 //! `ws` is whitespace as `str::trim` sees it; `digit` is an ASCII decimal
 //! digit (leading zeros are fine): no sign, fraction, separator or hex, and
@@ -95,17 +102,45 @@ pub(crate) const ENV_DEBUG: &str = "BAMBOO_DEBUG";
 pub(crate) const ENV_BLOCKING_THREADS: &str = "BAMBOO_BLOCKING_THREADS";
 
 /// Debug knobs from `BAMBOO_DEBUG` (Go's GODEBUG style: `key=value,...`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DebugFlags {
     /// `stackmove=1`: every check point switches segment (the stress mode, docs/stacks.md).
     pub stackmove: bool,
     /// `stackpoison=1`: freed segments are filled with a pattern and fault.
     pub stackpoison: bool,
+    /// `sigquitdump=1`: `SIGQUIT` prints every coroutine
+    /// ([`crate::Handle::dump`]) to stderr; the process keeps running.
+    pub sigquitdump: bool,
+    /// `deadlockgrace=<ms>`: the deadlock watchdog's grace period in
+    /// milliseconds (default 1000); 0 turns it off.
+    pub deadlockgrace: u32,
+}
+
+/// Default grace period of the deadlock watchdog, in milliseconds.
+pub(crate) const DEFAULT_DEADLOCK_GRACE_MS: u32 = 1000;
+
+impl Default for DebugFlags {
+    /// Every knob off; the deadlock watchdog on with its default grace.
+    fn default() -> DebugFlags {
+        DebugFlags {
+            stackmove: false,
+            stackpoison: false,
+            sigquitdump: false,
+            deadlockgrace: DEFAULT_DEADLOCK_GRACE_MS,
+        }
+    }
 }
 
 impl DebugFlags {
-    /// Parses a `BAMBOO_DEBUG` value: comma-separated `stackmove=0|1` and
-    /// `stackpoison=0|1` items (whitespace around items, keys and values and
+    /// The deadlock watchdog's grace period; `None` when it is off.
+    pub(crate) fn deadlock_grace(&self) -> Option<std::time::Duration> {
+        (self.deadlockgrace > 0)
+            .then(|| std::time::Duration::from_millis(u64::from(self.deadlockgrace)))
+    }
+
+    /// Parses a `BAMBOO_DEBUG` value: comma-separated `stackmove=0|1`,
+    /// `stackpoison=0|1`, `sigquitdump=0|1` and `deadlockgrace=<ms>` items
+    /// (whitespace around items, keys and values and
     /// empty items are ignored; a later duplicate wins). The error is
     /// [`Error::InvalidEnv`] for `BAMBOO_DEBUG` carrying the whole string;
     /// its reason names the offending item.
@@ -125,22 +160,25 @@ impl FromStr for DebugFlags {
     }
 }
 
-/// Formats as a `BAMBOO_DEBUG` value, e.g. `stackmove=1,stackpoison=0`,
-/// which [`DebugFlags::parse`] reads back unchanged.
+/// Formats as a `BAMBOO_DEBUG` value, e.g.
+/// `stackmove=1,stackpoison=0,sigquitdump=0,deadlockgrace=1000`, which
+/// [`DebugFlags::parse`] reads back unchanged.
 impl fmt::Display for DebugFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bit = |b: bool| if b { 1 } else { 0 };
         write!(
             f,
-            "stackmove={},stackpoison={}",
+            "stackmove={},stackpoison={},sigquitdump={},deadlockgrace={}",
             bit(self.stackmove),
-            bit(self.stackpoison)
+            bit(self.stackpoison),
+            bit(self.sigquitdump),
+            self.deadlockgrace
         )
     }
 }
 
 fn parse_debug(s: &str) -> Result<DebugFlags, String> {
-    const KNOWN: &str = "known keys: stackmove, stackpoison";
+    const KNOWN: &str = "known keys: stackmove, stackpoison, sigquitdump, deadlockgrace";
     let mut flags = DebugFlags::default();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let Some((key, value)) = item.split_once('=') else {
@@ -149,6 +187,22 @@ fn parse_debug(s: &str) -> Result<DebugFlags, String> {
         let slot = match key.trim() {
             "stackmove" => &mut flags.stackmove,
             "stackpoison" => &mut flags.stackpoison,
+            "sigquitdump" => &mut flags.sigquitdump,
+            "deadlockgrace" => {
+                let v = value.trim();
+                let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                flags.deadlockgrace = digits
+                    .then(|| parse_digits(v))
+                    .flatten()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "item {item:?}: value {v:?} must be milliseconds \
+                             (0..=4294967295; 0 turns the watchdog off)"
+                        )
+                    })?;
+                continue;
+            }
             other => return Err(format!("item {item:?}: unknown key {other:?} ({KNOWN})")),
         };
         *slot = match value.trim() {
@@ -428,6 +482,7 @@ impl Builder {
         let debug = DebugFlags {
             stackmove: self.force_stack_move.unwrap_or(from_env.stackmove),
             stackpoison: self.stack_poison.unwrap_or(from_env.stackpoison),
+            ..from_env
         };
         let knob = (
             self.blocking_threads,
@@ -472,6 +527,38 @@ mod tests {
         DebugFlags {
             stackmove,
             stackpoison,
+            ..DebugFlags::default()
+        }
+    }
+
+    #[test]
+    fn debug_dump_knobs() {
+        let d = DebugFlags::default();
+        assert!(!d.sigquitdump);
+        assert_eq!(d.deadlock_grace(), Some(std::time::Duration::from_secs(1)));
+        let d = DebugFlags::parse("sigquitdump=1, deadlockgrace = 250").unwrap();
+        assert!(d.sigquitdump);
+        assert_eq!(
+            d.deadlock_grace(),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            DebugFlags::parse("deadlockgrace=0")
+                .unwrap()
+                .deadlock_grace(),
+            None
+        );
+        assert_eq!(DebugFlags::parse(&d.to_string()).unwrap(), d);
+        for bad in [
+            "deadlockgrace=",
+            "deadlockgrace=-1",
+            "deadlockgrace=1s",
+            "deadlockgrace=4294967296",
+            "sigquitdump=2",
+        ] {
+            let err = DebugFlags::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+            assert_env_rejected(ENV_DEBUG, bad);
         }
     }
 

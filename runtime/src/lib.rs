@@ -29,7 +29,10 @@ pub use config::{parse_size, Builder, DebugFlags};
 pub use coro::{grow, remaining_stack, system_stack};
 pub use error::{Error, JoinError};
 pub use sched::blocking::blocking;
-pub use sched::{sleep, spawn, yield_now, Handle, JoinHandle, Runtime, StopTheWorld};
+pub use sched::{
+    sleep, spawn, yield_now, CoroutineInfo, CoroutineState, Handle, JoinHandle, Runtime,
+    StopTheWorld,
+};
 
 /// Bytes of stack every check point leaves free in the current segment.
 ///

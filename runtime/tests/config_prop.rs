@@ -91,7 +91,14 @@ fn suffix() -> impl Strategy<Value = (&'static str, u32)> {
 }
 
 fn debug_item() -> impl Strategy<Value = String> {
-    let key = prop::sample::select(vec!["stackmove", "stackpoison", "bogus", "", "StackMove"]);
+    let key = prop::sample::select(vec![
+        "stackmove",
+        "stackpoison",
+        "sigquitdump",
+        "bogus",
+        "",
+        "StackMove",
+    ]);
     let value = prop::sample::select(vec!["0", "1", "2", "", "true"]);
     let ws = prop::sample::select(vec!["", " "]);
     (key, any::<bool>(), value, ws).prop_map(|(k, eq, v, ws)| {
@@ -116,6 +123,7 @@ fn model_debug(s: &str) -> Option<DebugFlags> {
         match k.trim() {
             "stackmove" => f.stackmove = on,
             "stackpoison" => f.stackpoison = on,
+            "sigquitdump" => f.sigquitdump = on,
             _ => None?,
         }
     }

@@ -364,6 +364,13 @@ impl<R, T> CoroState<R, T> {
     pub(crate) fn task(&self) -> &Arc<T> {
         &self.task
     }
+
+    /// Bytes of its segment chain as of its last suspension (the spare
+    /// excluded).
+    #[inline]
+    pub(crate) fn chain_bytes(&self) -> usize {
+        self.seg.chain
+    }
 }
 
 /// What a slice of a coroutine ended with.

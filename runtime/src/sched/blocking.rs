@@ -31,6 +31,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::park::{self, Unparker};
+use super::wait::Wait;
 
 /// How long an idle pool thread waits for work before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -188,6 +189,6 @@ where
                 Err(p) => panic::resume_unwind(p),
             }
         }
-        park::park();
+        park::park(Wait::Blocking);
     }
 }

@@ -7,6 +7,9 @@
 //! - `timer.rs`: per-worker timer heaps.
 //! - `state.rs`: a task's park state machine.
 //! - `waitq.rs`: wait queues and the runtime's own coroutine-aware lock.
+//! - `wait.rs`, `registry.rs`, `dump.rs`: what each coroutine waits for,
+//!   the live tasks, and [`Handle::dump`]; `watchdog.rs`: the deadlock
+//!   report; `sigquit.rs`: the dump on `SIGQUIT`.
 //!
 //! Why started coroutines never migrate: a coroutine's stack holds
 //! references to thread-locals of the thread it runs on (`std`'s, the
@@ -14,14 +17,19 @@
 //! so stealing is limited to coroutines that have not started.
 
 pub(crate) mod blocking;
+pub(crate) mod dump;
 pub(crate) mod park;
 pub(crate) mod poller;
+pub(crate) mod registry;
 pub(crate) mod remote;
+mod sigquit;
 pub(crate) mod state;
 pub(crate) mod stw;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod wait;
 pub(crate) mod waitq;
+mod watchdog;
 pub(crate) mod worker;
 
 #[cfg(all(test, loom))]
@@ -38,6 +46,7 @@ use crossbeam_deque::Worker as LocalDeque;
 use crate::config::{Builder, Config};
 use crate::counters::CounterSnapshot;
 use crate::error::{Error, JoinError};
+pub use dump::{CoroutineInfo, CoroutineState};
 use task::{HasJoinSlot, Spawned, TaskShared, Unstarted};
 use worker::Shared;
 
@@ -139,10 +148,14 @@ impl Runtime {
             let _ = shared.workers[idx].thread.set(t.thread().clone());
             threads.push(t);
         }
-        Ok(Runtime {
+        let rt = Runtime {
             handle: Handle { shared },
             threads,
-        })
+        };
+        if rt.handle.shared.cfg.debug.sigquitdump {
+            sigquit::watch(&rt.handle.shared)?;
+        }
+        Ok(rt)
     }
 
     /// A handle to this runtime (`Clone + Send + Sync`).
@@ -151,6 +164,7 @@ impl Runtime {
     }
 
     /// Spawn a coroutine.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -161,6 +175,10 @@ impl Runtime {
 
     /// Run `f` as a coroutine and block this thread (or park this coroutine)
     /// until it returns. A panic in `f` is resumed here.
+    ///
+    /// While a plain thread waits here (or in [`JoinHandle::join`]) it
+    /// watches for a deadlock: see [`Handle::dump`].
+    #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
@@ -233,15 +251,17 @@ impl Handle {
     }
 
     /// Spawn a coroutine on this runtime.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let at = std::panic::Location::caller();
         crate::coro::checkpoint(|| {
             let spawned = Spawned::new(f);
             let shared = &self.shared;
-            let task = Arc::new(TaskShared::new(shared.clone()));
+            let task = TaskShared::new(shared.clone(), at);
             let id = task.id;
             let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
             let handle = JoinHandle {
@@ -270,6 +290,43 @@ impl Handle {
             shared.wake_one();
             handle
         })
+    }
+
+    /// Every live coroutine of this runtime, by id: its state, what it
+    /// waits for, where it was spawned, its stack bytes and age (Go's
+    /// goroutine dump, without the stack traces). A racy snapshot: it does
+    /// not stop the world, and a coroutine that changes state meanwhile is
+    /// shown in one of the two. Each [`CoroutineInfo`] displays as one
+    /// line.
+    ///
+    /// The same dump is printed to stderr on `SIGQUIT` when
+    /// `BAMBOO_DEBUG=sigquitdump=1`, served at `/debug/coroutines` by
+    /// `bamboo_metrics::prometheus::serve`, and printed once, after
+    /// `all coroutines are asleep - possible deadlock`, when a plain thread
+    /// waits in [`Runtime::block_on`] or [`JoinHandle::join`] while every
+    /// coroutine has been parked on a bamboo primitive, with no timer, I/O
+    /// or blocking call pending, for the grace period
+    /// (`BAMBOO_DEBUG=deadlockgrace=<ms>`, default 1000, 0 = off). That
+    /// report only warns: a thread outside the runtime may still end the
+    /// wait.
+    ///
+    /// ```
+    /// use bamboo::CoroutineState;
+    /// let rt = bamboo::Runtime::new()?;
+    /// let (tx, rx) = bamboo::sync::channel::<u32>(0);
+    /// let h = rt.spawn(move || rx.recv());
+    /// # while rt.handle().dump().iter().all(|c| c.state != CoroutineState::Waiting) {
+    /// #     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// # }
+    /// let dump = rt.handle().dump();
+    /// let c = dump.iter().find(|c| c.id == h.id()).unwrap();
+    /// assert_eq!(c.waiting_on.as_deref(), Some("channel receive"));
+    /// println!("{c}"); // coroutine 2 [channel receive]: spawned at src/main.rs:5:13, ...
+    /// tx.send(1).unwrap();
+    /// # Ok::<(), bamboo::Error>(())
+    /// ```
+    pub fn dump(&self) -> Vec<CoroutineInfo> {
+        dump::collect(&self.shared)
     }
 
     /// Stop every other worker at a safe point (between coroutine slices)
@@ -385,7 +442,7 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
     pub fn join(self) -> Result<T, JoinError> {
-        self.inner.join_slot().wait()
+        self.inner.join_slot().wait(&self.task.shared)
     }
 
     /// Stop the coroutine; `join` then reports
@@ -454,6 +511,7 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 ///
 /// # Panics
 /// When called outside a bamboo coroutine or worker thread.
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -507,7 +565,7 @@ pub fn sleep(d: Duration) {
         }
         let deadline = Instant::now() + d;
         while Instant::now() < deadline {
-            park::park_until(deadline);
+            park::park_until(deadline, wait::Wait::Sleep);
         }
     })
 }

@@ -281,7 +281,7 @@ fn poller_readiness() {
         let Some(key) = io.enqueue(Dir::Read, g, park::current_unparker()) else {
             continue; // readiness arrived since the attempt: retry
         };
-        park::park();
+        park::park(super::wait::Wait::Io);
         io.remove(key);
     }
     poller.join().unwrap();

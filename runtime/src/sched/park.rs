@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::task::{self, TaskShared};
+use super::wait::Wait;
 
 /// Wakes one parked coroutine or thread. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -47,18 +48,19 @@ pub(crate) fn current_unparker() -> Unparker {
     }
 }
 
-/// Block the caller until its unparker is used (may return spuriously).
-pub(crate) fn park() {
+/// Block the caller until its unparker is used (may return spuriously);
+/// `why` is what a coroutine dump shows it waiting for.
+pub(crate) fn park(why: Wait) {
     match task::current() {
-        Some(task) => park_coroutine(task, None),
+        Some(task) => park_coroutine(task, None, why),
         None => thread::park(),
     }
 }
 
 /// Like [`park`], but returns by `deadline` at the latest.
-pub(crate) fn park_until(deadline: Instant) {
+pub(crate) fn park_until(deadline: Instant, why: Wait) {
     match task::current() {
-        Some(task) => park_coroutine(task, Some(deadline)),
+        Some(task) => park_coroutine(task, Some(deadline), why),
         None => {
             let now = Instant::now();
             if deadline > now {
@@ -71,23 +73,25 @@ pub(crate) fn park_until(deadline: Instant) {
 /// [`park`] / [`park_until`] for the running coroutine, whose task the
 /// caller already holds: no reference-count traffic on the wait path.
 /// `task` must be the caller's own task.
-pub(crate) fn park_task(task: &Arc<TaskShared>, deadline: Option<Instant>) {
+pub(crate) fn park_task(task: &Arc<TaskShared>, deadline: Option<Instant>, why: Wait) {
     if task.park_state.take_token() {
         return;
     }
     if let Some(d) = deadline {
         super::timer::register(d, task.clone());
     }
+    task.wait.parking(why, deadline.is_some());
     crate::coro::checkpoint(crate::coro::suspend_park);
 }
 
 /// The coroutine side of a park: return at once when a token is waiting,
 /// else (after registering the deadline's timer) suspend; the worker then
 /// moves the task to PARKED (see `state.rs`).
-fn park_coroutine(task: Arc<TaskShared>, deadline: Option<Instant>) {
+fn park_coroutine(task: Arc<TaskShared>, deadline: Option<Instant>, why: Wait) {
     if task.park_state.take_token() {
         return;
     }
+    task.wait.parking(why, deadline.is_some());
     if let Some(d) = deadline {
         super::timer::register(d, task);
     }

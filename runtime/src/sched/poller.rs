@@ -51,6 +51,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
 
 use super::park::{self, Unparker};
+use super::wait::Wait;
 use crate::loom::{planted, Bug};
 
 /// The waker's token; sockets get slab indices below it.
@@ -410,8 +411,8 @@ impl Registration {
         };
         let _waiting = IoWaitGuard::new(&self.io, key);
         match deadline {
-            Some(d) => park::park_until(d),
-            None => park::park(),
+            Some(d) => park::park_until(d, Wait::Io),
+            None => park::park(Wait::Io),
         }
     }
 }

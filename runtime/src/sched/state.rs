@@ -52,10 +52,31 @@ fn name(s: u8) -> &'static str {
 /// The park state of one task (see the module diagram).
 pub(crate) struct ParkState(AtomicU8);
 
+/// A racy reading of a [`ParkState`], for the coroutine dump and the
+/// deadlock watchdog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Idle,
+    Notified,
+    Parked,
+    Done,
+}
+
 impl ParkState {
     /// A task that has not run yet: idle, no token.
     pub(crate) fn new() -> ParkState {
         ParkState(AtomicU8::new(IDLE))
+    }
+
+    /// The state now (it may change at once).
+    pub(crate) fn phase(&self) -> Phase {
+        match self.0.load(Acquire) {
+            IDLE => Phase::Idle,
+            NOTIFIED => Phase::Notified,
+            PARKED => Phase::Parked,
+            DONE => Phase::Done,
+            s => fatal!("park state {s} is not a state"),
+        }
     }
 
     /// Unpark: leave a token. True when the task was parked, in which case

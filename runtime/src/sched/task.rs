@@ -19,7 +19,7 @@
 //! back, so a joiner never sees a result while its stack memory is held.
 
 use std::cell::Cell;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
@@ -27,6 +27,8 @@ use parking_lot::Mutex;
 
 use super::park::{self, Unparker};
 use super::state::ParkState;
+use super::wait::{Wait, WaitWord};
+use super::watchdog;
 use super::worker::Shared;
 use crate::error::{JoinError, JoinErrorRepr};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize as ClaimWord};
@@ -52,13 +54,37 @@ pub(crate) struct TaskShared {
     pub cancel: std::sync::atomic::AtomicBool,
     /// The runtime it belongs to.
     pub shared: Arc<Shared>,
+    /// Why it last suspended (`wait.rs`): written by the coroutine as it
+    /// parks, by its worker around each slice; read by the dump.
+    pub wait: WaitWord,
+    /// The caller of the spawn (`#[track_caller]`).
+    pub spawned_at: &'static Location<'static>,
+    /// When it was spawned (`Shared::now_ns`).
+    pub born_ns: u64,
+    /// Stack bytes it held when it last suspended (written by its worker).
+    pub stack_bytes: std::sync::atomic::AtomicUsize,
+    /// Its index in the runtime's registry of live tasks (`registry.rs`).
+    reg_index: usize,
+}
+
+impl Drop for TaskShared {
+    fn drop(&mut self) {
+        self.shared.registry.remove(self.id, self.reg_index);
+    }
 }
 
 impl TaskShared {
-    pub(crate) fn new(shared: Arc<Shared>) -> TaskShared {
-        TaskShared {
+    /// A new task of `shared`, spawned at `at`, listed in its registry.
+    pub(crate) fn new(shared: Arc<Shared>, at: &'static Location<'static>) -> Arc<TaskShared> {
+        let id = NEXT_ID.fetch_add(1, Relaxed);
+        Arc::new_cyclic(|me| TaskShared {
+            reg_index: shared.registry.insert(id, me.clone()),
+            wait: WaitWord::new(),
+            spawned_at: at,
+            born_ns: shared.now_ns(),
+            stack_bytes: std::sync::atomic::AtomicUsize::new(0),
             park_state: ParkState::new(),
-            id: NEXT_ID.fetch_add(1, Relaxed),
+            id,
             owner: AtomicUsize::new(usize::MAX),
             slot: AtomicUsize::new(usize::MAX),
             stamp: AtomicU64::new(0),
@@ -66,7 +92,7 @@ impl TaskShared {
             claim: ClaimWord::new(0),
             cancel: std::sync::atomic::AtomicBool::new(false),
             shared,
-        }
+        })
     }
 
     /// Ask the coroutine to stop (see `JoinHandle::cancel`): set the flag,
@@ -228,8 +254,11 @@ impl<T> JoinSlot<T> {
         self.state.lock().finished
     }
 
-    /// Wait for the result (parks a coroutine, blocks a thread).
-    pub(crate) fn wait(&self) -> Result<T, JoinError> {
+    /// Wait for the result (parks a coroutine, blocks a thread). A plain
+    /// thread waiting for a coroutine of `shared` watches it for a
+    /// deadlock meanwhile (`watchdog.rs`).
+    pub(crate) fn wait(&self, shared: &Shared) -> Result<T, JoinError> {
+        let mut watch = None;
         crate::coro::checkpoint(|| loop {
             {
                 let mut s = self.state.lock();
@@ -241,7 +270,10 @@ impl<T> JoinSlot<T> {
                 }
                 s.waiter = Some(park::current_unparker());
             }
-            park::park();
+            match current() {
+                Some(t) => park::park_task(&t, None, Wait::Join),
+                None => watchdog::park_thread(shared, &mut watch),
+            }
         })
     }
 }

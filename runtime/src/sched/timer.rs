@@ -11,8 +11,13 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Timers on the process-wide fallback heap (`time/fallback.rs` keeps it
+/// equal to that heap's length), read by the deadlock watchdog.
+pub(crate) static FALLBACK_PENDING: AtomicUsize = AtomicUsize::new(0);
 
 use super::task::TaskShared;
 
@@ -135,7 +140,6 @@ impl Timers {
         self.heap.clear();
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
@@ -145,7 +149,11 @@ impl Timers {
 /// the current worker.
 pub(crate) fn register(deadline: Instant, task: Arc<TaskShared>) {
     super::worker::with_local(|l| {
-        l.timers.borrow_mut().push(deadline, task);
+        let mut t = l.timers.borrow_mut();
+        t.push(deadline, task);
+        l.shared.workers[l.idx]
+            .timers_pending
+            .store(t.len(), Relaxed);
         l.ctx.wc().timers.add(1);
     })
     .unwrap_or_else(|| fatal!("timer registered off a worker"));
@@ -155,9 +163,11 @@ pub(crate) fn register(deadline: Instant, task: Arc<TaskShared>) {
 pub(crate) fn register_fire(deadline: Instant, f: Box<dyn Fire>) -> Result<(), Box<dyn Fire>> {
     let mut f = Some(f);
     super::worker::with_local(|l| {
-        l.timers
-            .borrow_mut()
-            .push_fire(deadline, f.take().expect("taken once"));
+        let mut t = l.timers.borrow_mut();
+        t.push_fire(deadline, f.take().expect("taken once"));
+        l.shared.workers[l.idx]
+            .timers_pending
+            .store(t.len(), Relaxed);
         l.ctx.wc().timers.add(1);
     });
     match f {

@@ -31,6 +31,7 @@ use crate::loom::{planted, Bug};
 
 use super::park::{self, Unparker};
 use super::task::TaskShared;
+use super::wait::Wait;
 
 /// A registered waiter.
 #[derive(Clone)]
@@ -88,13 +89,17 @@ impl Node {
 pub(crate) struct WaitQueue {
     q: Mutex<VecDeque<Node>>,
     len: AtomicUsize,
+    /// What its waiters wait for (the coroutine dump's words).
+    why: Wait,
 }
 
 impl WaitQueue {
-    pub(crate) fn new() -> WaitQueue {
+    /// A queue whose waiters wait for `why`.
+    pub(crate) fn new(why: Wait) -> WaitQueue {
         WaitQueue {
             q: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
+            why,
         }
     }
 
@@ -143,7 +148,7 @@ impl WaitQueue {
                 self.unregister(&node);
                 return r;
             }
-            park::park();
+            park::park(self.why);
             self.unregister(&node);
             if let Some(r) = f() {
                 return r;
@@ -170,7 +175,7 @@ impl WaitQueue {
                 self.unregister(&node);
                 return Some(r);
             }
-            park::park_until(deadline);
+            park::park_until(deadline, self.why);
             self.unregister(&node);
             if let Some(r) = f() {
                 return Some(r);
@@ -232,7 +237,7 @@ impl Semaphore {
     pub(crate) fn new() -> Semaphore {
         Semaphore {
             held: AtomicBool::new(false),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::StopTheWorld),
         }
     }
 

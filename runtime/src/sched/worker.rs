@@ -36,6 +36,7 @@ use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
 use super::poller::{LocalPoll, PollerShared};
+use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
 use super::stw::Stw;
 use super::task::{Body, TaskShared, Unstarted};
@@ -70,6 +71,9 @@ pub(crate) struct WorkerShared {
     pub cache: Arc<Mutex<SegCache>>,
     /// Its poller's registry and waker: the way to wake this worker.
     pub poller: Arc<PollerShared>,
+    /// Timers on its heap (a mirror the owner writes when the heap
+    /// changes; read by the deadlock watchdog).
+    pub timers_pending: AtomicUsize,
 }
 
 /// State shared by every thread of one runtime.
@@ -86,6 +90,10 @@ pub(crate) struct Shared {
     pub stw_lock: Semaphore,
     pub epoch: Instant,
     pub blocking: Arc<BlockingPool>,
+    /// Every live task (`registry.rs`), for the dump.
+    pub registry: Registry,
+    /// The deadlock watchdog has reported (it reports once).
+    pub deadlock_reported: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -107,8 +115,11 @@ impl Shared {
                     sleeping: AtomicBool::new(false),
                     cache: Arc::new(Mutex::new(SegCache::new(cfg.debug.stackpoison))),
                     poller,
+                    timers_pending: AtomicUsize::new(0),
                 })
                 .collect(),
+            registry: Registry::new(n),
+            deadlock_reported: std::sync::atomic::AtomicBool::new(false),
             blocking: BlockingPool::new(cfg.blocking_threads),
             cfg,
             counters,
@@ -121,6 +132,15 @@ impl Shared {
             stw_lock: Semaphore::new(),
             epoch: Instant::now(),
         }
+    }
+
+    /// A timer is pending on some worker's heap or on the process-wide
+    /// timer thread (a time channel may still fire).
+    pub(crate) fn timers_pending(&self) -> bool {
+        self.workers
+            .iter()
+            .any(|w| w.timers_pending.load(Relaxed) > 0)
+            || super::timer::FALLBACK_PENDING.load(Relaxed) > 0
     }
 
     /// Nanoseconds since this runtime started (never 0).
@@ -365,6 +385,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 record_latency(&local, &task);
                 let body = u.take_body();
                 let st = coro::start(&ctx, task.id, task.clone(), move || body.run());
+                task.stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
                 task.slot.store(slot, Relaxed);
                 task.owner.store(idx, Release);
@@ -394,7 +415,13 @@ fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     if local.timers.borrow().is_empty() {
         return;
     }
-    local.timers.borrow_mut().pop_due(Instant::now(), due);
+    {
+        let mut t = local.timers.borrow_mut();
+        t.pop_due(Instant::now(), due);
+        local.shared.workers[local.idx]
+            .timers_pending
+            .store(t.len(), Relaxed);
+    }
     for t in due.drain(..) {
         t.unpark();
     }
@@ -524,12 +551,16 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         return false;
     }
     task.park_state.transition_to_running();
+    task.wait.running();
     record_latency(local, task);
     let wc = local.ctx.wc();
     wc.switches.add(1);
     match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);
+            let task = entry.task();
+            task.wait.yielding();
+            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
             if entry.task().cancel_requested() {
                 // A check point saw the cancel and yielded for it.
                 unwind_cancelled(local, slab, slot);
@@ -540,6 +571,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         }
         Outcome::Parked => {
             wc.parks.add(1);
+            entry.task().stack_bytes.store(entry.chain_bytes(), Relaxed);
             if !entry.task().park_state.transition_to_parked() {
                 // Unparked before it finished suspending: run it again.
                 local.ready.borrow_mut().push_back(slot);
@@ -668,6 +700,9 @@ fn shutdown(local: &Local, slab: &mut Slab) {
         }
     }
     local.timers.borrow_mut().clear();
+    local.shared.workers[local.idx]
+        .timers_pending
+        .store(0, Relaxed);
     debug_assert_coroutines(local, slab);
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
-use super::waitq::WaitQueue;
+use super::waitq::{Wait, WaitQueue};
 
 /// A coroutine-aware condition variable.
 ///
@@ -54,7 +54,7 @@ impl Condvar {
     pub fn new() -> Condvar {
         Condvar {
             seq: AtomicU64::new(0),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Condvar),
         }
     }
 

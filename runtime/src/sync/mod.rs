@@ -30,6 +30,7 @@ mod models;
 /// The wait queue every primitive here is built on (defined in the
 /// scheduler, which needs it for its own lock).
 pub(crate) mod waitq {
+    pub(crate) use crate::sched::wait::Wait;
     pub(crate) use crate::sched::waitq::WaitQueue;
 }
 

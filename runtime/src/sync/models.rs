@@ -59,7 +59,9 @@ fn select_claim() {
             })
         })
         .collect();
-    let case = me.wait(None).expect("no deadline: a claim ends the wait");
+    let case = me
+        .wait(None, crate::sched::wait::Wait::Select)
+        .expect("no deadline: a claim ends the wait");
     // The owner removes what is left of its records, then disarms.
     for q in &queues {
         q.lock().take();

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use super::waitq::WaitQueue;
+use super::waitq::{Wait, WaitQueue};
 
 /// A coroutine-aware mutex.
 ///
@@ -39,7 +39,7 @@ impl<T> Mutex<T> {
     pub fn new(v: T) -> Mutex<T> {
         Mutex {
             inner: parking_lot::Mutex::new(v),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Mutex),
         }
     }
 

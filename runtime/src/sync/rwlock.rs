@@ -24,7 +24,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
-use super::waitq::WaitQueue;
+use super::waitq::{Wait, WaitQueue};
 
 /// A coroutine-aware reader-writer lock with writer preference.
 ///
@@ -84,8 +84,8 @@ impl<T> RwLock<T> {
         RwLock {
             inner: parking_lot::RwLock::new(v),
             writers_waiting: AtomicUsize::new(0),
-            readers: WaitQueue::new(),
-            writers: WaitQueue::new(),
+            readers: WaitQueue::new(Wait::RwLockRead),
+            writers: WaitQueue::new(Wait::RwLockWrite),
         }
     }
 

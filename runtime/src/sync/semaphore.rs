@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
-use super::waitq::WaitQueue;
+use super::waitq::{Wait, WaitQueue};
 
 /// A coroutine-aware counting semaphore.
 ///
@@ -52,7 +52,7 @@ impl Semaphore {
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
             permits: AtomicUsize::new(permits),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Semaphore),
         }
     }
 

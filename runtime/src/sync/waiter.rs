@@ -42,6 +42,7 @@ use crate::loom::thread::{self, Thread};
 use crate::loom::{planted, Bug};
 use crate::sched::park;
 use crate::sched::task::TaskShared;
+use crate::sched::wait::Wait;
 
 /// The owner is not waiting: nobody may claim it.
 pub(crate) const IDLE: usize = 0;
@@ -182,8 +183,9 @@ impl Waiter {
     }
 
     /// Owner (the caller itself): park until claimed (`Some(case)`) or,
-    /// past `deadline`, claim itself as timed out (`None`).
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+    /// past `deadline`, claim itself as timed out (`None`); `why` is what a
+    /// coroutine dump shows.
+    pub(crate) fn wait(&self, deadline: Option<Instant>, why: Wait) -> Option<usize> {
         loop {
             let w = self.word().load(Acquire);
             if w >= CLAIMED {
@@ -201,7 +203,7 @@ impl Waiter {
                 }
             }
             match self {
-                Waiter::Coroutine(t) => park::park_task(t, deadline),
+                Waiter::Coroutine(t) => park::park_task(t, deadline, why),
                 Waiter::Thread(_) => match deadline {
                     None => thread::park(),
                     Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
-use super::waitq::WaitQueue;
+use super::waitq::{Wait, WaitQueue};
 
 /// Waits for a collection of coroutines to finish.
 ///
@@ -44,7 +44,7 @@ impl WaitGroup {
     pub fn new() -> WaitGroup {
         WaitGroup {
             count: AtomicUsize::new(0),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Group),
         }
     }
 

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::sched::timer::{Fire, Timers};
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::sched::timer::{Fire, Timers, FALLBACK_PENDING};
 
 struct Fallback {
     timers: Mutex<Timers>,
@@ -21,6 +23,7 @@ fn run(fb: &'static Fallback) {
     let mut g = fb.timers.lock();
     loop {
         g.pop_due(Instant::now(), &mut due);
+        FALLBACK_PENDING.store(g.len(), Relaxed);
         debug_assert!(due.is_empty(), "no coroutine wake-ups on the fallback heap");
         match g.next_deadline() {
             Some(d) => {
@@ -48,6 +51,7 @@ pub(super) fn register(deadline: Instant, f: Box<dyn Fire>) {
     let mut g = fb.timers.lock();
     let earlier = g.next_deadline().is_none_or(|d| deadline < d);
     g.push_fire(deadline, f);
+    FALLBACK_PENDING.store(g.len(), Relaxed);
     drop(g);
     if earlier {
         fb.cv.notify_one();

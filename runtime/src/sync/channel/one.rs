@@ -11,6 +11,7 @@ use super::error::{RecvError, SendError};
 use super::state::{Attempt, Chan, Entry, Own};
 use crate::sync::waiter::{Waiter, TAKEN_CASE};
 use crate::sync::waitlist::Key;
+use crate::sync::waitq::Wait as Why;
 
 /// How long a single operation may wait.
 #[derive(Clone, Copy)]
@@ -86,7 +87,7 @@ impl<T> Chan<T> {
             me: &me,
             in_sendq: true,
         };
-        let r = me.wait(deadline);
+        let r = me.wait(deadline, Why::ChanSend);
         if r == Some(TAKEN_CASE) {
             // A receiver took the value and freed the record.
             p.key = None;
@@ -134,7 +135,7 @@ impl<T> Chan<T> {
             me: &me,
             in_sendq: false,
         };
-        let won = me.wait(deadline).is_some();
+        let won = me.wait(deadline, Why::ChanRecv).is_some();
         let e = p.remove().unwrap_or_else(|| unexpected("record gone"));
         match (won, e.value) {
             (true, v) => Some(v.ok_or(RecvError)),

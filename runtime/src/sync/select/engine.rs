@@ -26,6 +26,7 @@
 use std::time::{Duration, Instant};
 
 use crate::sync::waiter::{fastrand, Waiter};
+use crate::sync::waitq::Wait;
 
 /// What one step of a case did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +159,7 @@ pub(crate) fn run<L: CaseList + ?Sized>(
                 Step::NotReady => fatal!("select case {i} did not register a waiter"),
             }
         }
-        let r = me.wait(deadline);
+        let r = me.wait(deadline, Wait::Select);
         for &j in &order[..registered] {
             cases.op(j).finish(r == Some(j));
         }
