@@ -110,6 +110,75 @@ fn hot_split_reuses_the_spare_segment() {
     });
 }
 
+/// Burn stack without check points until the next `grow` must switch
+/// (with the margin `hot_split_reuses_the_spare_segment` explains), then
+/// run `f` there.
+fn at_edge<R>(f: &mut dyn FnMut() -> R) -> R {
+    let left = remaining_stack().unwrap();
+    if left + 512 >= bamboo::RED_ZONE {
+        let pad = black_box([0u8; 256]);
+        let r = at_edge(f);
+        black_box(pad);
+        return r;
+    }
+    f()
+}
+
+/// The spare-hit path of a split: a panic on the spare unwinds through it
+/// and leaves the segment state as it was; a nested split on the spare
+/// leaves a second spare that is freed when the outer one comes back; and
+/// nothing leaks, crossing after crossing.
+#[test]
+fn spare_hits_unwind_nest_and_give_every_segment_back() {
+    let rt = rt(false);
+    let h = rt.handle();
+    // The stress mode switches through its alternate, and poison mode
+    // frees every segment left behind: no spare to hit in either.
+    let spares = !h.stack_move_forced() && !h.stack_poison();
+    let h2 = h.clone();
+    rt.block_on(move || {
+        at_edge(&mut || {
+            let left = remaining_stack().unwrap();
+            assert_eq!(grow(|| 1), 1); // takes the spare from the cache
+            let before = h2.counters();
+            for i in 0..200u64 {
+                let r = std::panic::catch_unwind(|| {
+                    grow(|| {
+                        if i % 80 == 0 {
+                            panic!("planted panic {i}")
+                        } else {
+                            i
+                        }
+                    })
+                });
+                assert_eq!(r.is_err(), i % 80 == 0, "crossing {i}");
+                assert_eq!(remaining_stack(), Some(left), "state after crossing {i}");
+                let nested = grow(|| at_edge(&mut || grow(remaining_stack)));
+                assert!(nested.unwrap() >= bamboo::RED_ZONE);
+                assert_eq!(remaining_stack(), Some(left), "state after nesting {i}");
+                let now = h2.counters();
+                assert_eq!(
+                    (now.segments_inuse, now.stack_inuse),
+                    (before.segments_inuse, before.stack_inuse),
+                    "segments held after crossing {i}"
+                );
+            }
+            let after = h2.counters();
+            assert!(after.grows - before.grows >= 600);
+            if spares {
+                // Every outer crossing (200 plain, 200 nesting) hits the spare.
+                assert!(
+                    after.spare_hits - before.spare_hits >= 400,
+                    "spare hits {}",
+                    after.spare_hits - before.spare_hits
+                );
+            }
+        })
+    });
+    let c = h.counters();
+    assert_eq!((c.segments_inuse, c.stack_inuse), (0, 0), "{c:?}");
+}
+
 #[test]
 fn stress_mode_gives_identical_results() {
     fn work() -> Vec<u64> {

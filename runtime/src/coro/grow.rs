@@ -2,7 +2,12 @@
 //! (the alternate pairing, the spare, `switch_to` and its margin).
 //!
 //! A switch picks, in order: the alternate (stress mode only), the spare,
-//! a segment from the worker cache. The alternate pairing:
+//! a segment from the worker cache. Outside the stress mode a split that
+//! the spare can serve never reaches `grow_slow`: `grow_split`'s spare-hit
+//! path saves only the three `SegState` fields it changes (there is no
+//! alternate to keep), touches no lock, allocator, syscall, `Rc` or dyn
+//! call, and its `SpareFrame` puts the segment back as the spare. The
+//! alternate pairing:
 //!
 //! ```text
 //! Stress mode: every check point switches. Two segments, A and B, take turns;
@@ -75,7 +80,7 @@ pub fn grow<R>(f: impl FnOnce() -> R) -> R {
     if let Some(bottom) = bottom {
         let left = stack_pointer().saturating_sub(bottom.get());
         if left < RED_ZONE {
-            return grow_slow(f, false);
+            return grow_split(f);
         }
         if forced {
             return grow_slow(f, true);
@@ -143,10 +148,12 @@ mod margin_probe {
     }
 }
 
+#[inline(always)]
 fn save() -> SegState {
     CUR.with(|c| c.seg.get())
 }
 
+#[inline(always)]
 fn restore(s: &SegState) {
     CUR.with(|c| c.seg.set(*s));
 }
@@ -174,14 +181,109 @@ impl Drop for SegmentFrame {
             fatal!("grow frame dropped twice");
         };
         restore(&self.saved);
-        if CUR.with(|c| c.poison.get()) {
-            // Poison mode: the segment left behind is freed (and poisoned)
-            // at once so a stale reference into it faults.
-            free_segment(seg);
-        } else if let Some(old) = CUR.with(|c| c.spare.replace(Some(seg))) {
-            free_segment(old);
-        }
+        keep_as_spare(seg);
     }
+}
+
+/// The segment a grow frame leaves becomes the spare; in poison mode it is
+/// freed (and poisoned) at once instead, so a stale reference into it
+/// faults. A spare that a nested grow left is freed (out of line).
+#[inline(always)]
+fn keep_as_spare(seg: Segment) {
+    if CUR.with(|c| c.poison.get()) {
+        free_segment_cold(seg);
+    } else if let Some(old) = CUR.with(|c| c.spare.replace(Some(seg))) {
+        free_segment_cold(old);
+    }
+}
+
+/// The frame of a spare hit: like [`SegmentFrame`], but it saves only the
+/// three fields a spare hit changes (the alternate is never set outside
+/// the stress mode, and a spare hit never runs in it), and its drop is
+/// inlined: three stores, the spare stored back, two tests.
+struct SpareFrame {
+    seg: Option<Segment>,
+    bottom: Option<NonZeroUsize>,
+    class: u8,
+    chain: usize,
+}
+
+impl Drop for SpareFrame {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let Some(seg) = self.seg.take() else {
+            fatal!("grow frame dropped twice");
+        };
+        update_seg(|s| {
+            s.seg_bottom = self.bottom;
+            s.class = self.class;
+            s.chain = self.chain;
+        });
+        keep_as_spare(seg);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn free_segment_cold(seg: Segment) {
+    free_segment(seg)
+}
+
+/// The split: fewer than `RED_ZONE` bytes left. The common case, the hot
+/// split, is a **spare hit**: the coroutine's spare (the segment its last
+/// returned grow frame left) is big enough and fits under `max_stack`, so
+/// the switch is one state copy, two plain counter stores and `on_stack`:
+/// no lock, no allocation, no syscall, no `Rc`, no dyn call. Anything else
+/// (no spare, too small, over `max_stack`, the stress mode with its
+/// alternate) goes to [`grow_slow`].
+///
+/// ```text
+///   spare hit:  CUR.spare = S            grow_split            frame drop
+///   CUR.seg  = {bottom A, chain c}  ->  {bottom S, chain c+|S|} -> {bottom A, chain c}
+///   CUR.spare = Some(S)             ->  None (S runs f)         -> Some(S)
+/// ```
+#[inline(never)]
+fn grow_split<R>(f: impl FnOnce() -> R) -> R {
+    let (bottom, class, chain) = CUR.with(|c| {
+        let s = c.seg.get();
+        (s.seg_bottom, s.class, s.chain)
+    });
+    let want = grow_class(class);
+    let hit = CUR.with(|c| {
+        if c.stackmove.get() {
+            // The stress mode records alternates: the general path.
+            return None;
+        }
+        match c.spare.take() {
+            Some(s) if s.class() >= want && chain + s.bytes() <= c.max_stack.get() => Some(s),
+            other => {
+                c.spare.set(other);
+                None
+            }
+        }
+    });
+    let Some(seg) = hit else {
+        return grow_slow(f, false);
+    };
+    with_worker_counters(|wc| {
+        wc.grows.add(1);
+        wc.spare_hits.add(1);
+    });
+    let stack = seg.as_stack();
+    // Without the stress mode there is never an alternate (see grow_slow),
+    // so only the current segment's three fields change.
+    update_seg(|s| {
+        s.seg_bottom = NonZeroUsize::new(seg.bottom());
+        s.class = seg.class();
+        s.chain = chain + seg.bytes();
+    });
+    let _frame = SpareFrame {
+        seg: Some(seg),
+        bottom,
+        class,
+        chain,
+    };
+    corosensei::on_stack(stack, f)
 }
 
 /// Switch to `stack` and run `run` there. Not generic and never inlined, so

@@ -37,6 +37,8 @@ pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod scavenge;
 
+use std::num::NonZeroUsize;
+
 use corosensei::stack::{Stack, StackPointer};
 
 /// Runs a closure on a stack that does not move (a worker's system stack),
@@ -111,7 +113,9 @@ pub(crate) fn grow_class(cur: u8) -> u8 {
 /// slot) and by poisoning; cleared when a cache hands the segment out.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Segment {
-    top: usize,
+    /// Never 0 (mapped memory), so `Option<Segment>` (the spare) is two
+    /// words with `None` as a zero top.
+    top: NonZeroUsize,
     class: u8,
     trimmed: bool,
 }
@@ -122,10 +126,13 @@ impl Segment {
     /// refer to the same slot; the slot must be untouched since mapped
     /// (it starts `trimmed`).
     pub(crate) unsafe fn from_raw(top: usize, class: u8) -> Segment {
-        Segment {
-            top,
-            class,
-            trimmed: true,
+        match NonZeroUsize::new(top) {
+            Some(top) => Segment {
+                top,
+                class,
+                trimmed: true,
+            },
+            None => fatal!("a segment of class {class} at address 0"),
         }
     }
 
@@ -147,13 +154,13 @@ impl Segment {
     /// Highest address (exclusive); the stack grows down from here.
     #[inline]
     pub fn top(&self) -> usize {
-        self.top
+        self.top.get()
     }
 
     /// Lowest usable address (start of the red zone).
     #[inline]
     pub fn bottom(&self) -> usize {
-        self.top - stack_bytes(self.class)
+        self.top.get() - stack_bytes(self.class)
     }
 
     /// Size class.
@@ -172,7 +179,7 @@ impl Segment {
     #[inline]
     pub(crate) fn as_stack(&self) -> StackRef {
         StackRef {
-            base: self.top,
+            base: self.top.get(),
             limit: self.bottom(),
         }
     }
@@ -216,7 +223,7 @@ unsafe impl Stack for StackRef {
 unsafe impl Stack for Segment {
     #[inline]
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.top).expect("segment top is never null")
+        self.top
     }
     #[inline]
     fn limit(&self) -> StackPointer {
