@@ -65,7 +65,10 @@ pub fn check(mem: &MemStats, samples: &[Sample]) -> Vec<Mismatch> {
             continue;
         };
         let name = METRICS[i].desc.name;
-        if let Source::U { get, field, exact } = METRICS[i].src {
+        if let Source::U {
+            get, field, exact, ..
+        } = METRICS[i].src
+        {
             let want = get(mem);
             if exact && v != want {
                 out.push(Mismatch {

@@ -37,7 +37,7 @@ mod table;
 
 pub use check::{check, Mismatch};
 pub use table::{all, all_samples, describe, mem_stats_field};
-use table::{index_near, index_of, Source, METRICS};
+use table::{index_near, index_of, mem_array, same_name, Source, METRICS, NMEM};
 
 use bamboo::counters::{CounterSnapshot, LATENCY_BUCKETS};
 use bamboo::Handle;
@@ -332,13 +332,16 @@ impl MemStats {
 struct Snap {
     c: CounterSnapshot,
     mem: MemStats,
+    /// `mem`'s fields as one array (`Source::U`'s `at` indexes it).
+    vals: [u64; NMEM],
 }
 
 /// Take one snapshot. Call on the system stack (or a plain thread).
 fn snap(h: &Handle) -> Snap {
     let c = h.counters();
     let mem = MemStats::from_snapshot(&c, h.max_stack() as u64);
-    Snap { c, mem }
+    let vals = mem_array(&mem);
+    Snap { c, mem, vals }
 }
 
 /// Write `counts`/`edges` into `v`, reusing its buffers when it already is
@@ -362,7 +365,23 @@ fn hist_into(v: &mut Value, counts: &[u64], edges: &[f64]) {
 
 /// Fill every sample from one snapshot. Allocates only to create histogram
 /// buffers that the sample does not have yet.
+///
+/// Two passes when `samples` names every metric in [`all`]'s order (what
+/// [`all_samples`] makes, and what a periodic reader keeps passing): one
+/// loop of name compares only, then one of stores only, each tight enough
+/// to stay in registers. Any other slice goes through a lookup per sample.
 fn fill(s: &Snap, samples: &mut [Sample]) {
+    let in_order = samples.len() == METRICS.len()
+        && samples
+            .iter()
+            .zip(all())
+            .all(|(x, d)| same_name(x.name.as_bytes(), d.name.as_bytes()));
+    if in_order {
+        for (sample, m) in samples.iter_mut().zip(METRICS) {
+            store(s, m.src, &mut sample.value);
+        }
+        return;
+    }
     let mut hint = 0;
     for sample in samples.iter_mut() {
         let Some(i) = index_near(&sample.name, hint) else {
@@ -370,13 +389,21 @@ fn fill(s: &Snap, samples: &mut [Sample]) {
             continue;
         };
         hint = i + 1;
-        match METRICS[i].src {
-            Source::U { get, .. } => sample.value = Value::Uint64(get(&s.mem)),
-            Source::F(get) => sample.value = Value::Float64(get(&s.mem)),
-            Source::Latencies => {
-                hist_into(&mut sample.value, &s.c.latency_counts, &LATENCY_BUCKETS)
-            }
-        }
+        store(s, METRICS[i].src, &mut sample.value);
+    }
+}
+
+/// Store the value of the metric `src` describes into `v`. A sample read
+/// before already holds a value of its kind: that is overwritten in place
+/// (no drop glue for the old value).
+#[inline(always)]
+fn store(s: &Snap, src: Source, v: &mut Value) {
+    match (src, v) {
+        (Source::U { at, .. }, Value::Uint64(v)) => *v = s.vals[at],
+        (Source::U { at, .. }, v) => *v = Value::Uint64(s.vals[at]),
+        (Source::F(get), Value::Float64(v)) => *v = get(&s.mem),
+        (Source::F(get), v) => *v = Value::Float64(get(&s.mem)),
+        (Source::Latencies, v) => hist_into(v, &s.c.latency_counts, &LATENCY_BUCKETS),
     }
 }
 
@@ -464,6 +491,42 @@ mod tests {
         assert_eq!(index_of("/nope:bytes"), None);
         assert_eq!(mem_stats_field("/stack/grows:events"), Some("grows"));
         assert_eq!(mem_stats_field("/sched/latencies:seconds"), None);
+    }
+
+    /// The in-order pass (a slice like `all_samples()`) and the lookup per
+    /// sample (any other slice) store the same values.
+    #[test]
+    fn in_order_and_shuffled_slices_read_the_same_values() {
+        let mut c = CounterSnapshot::default();
+        c.stack_inuse = 1 << 20;
+        c.grows = 7;
+        c.spare_hits = 5;
+        c.switches = 99;
+        c.latency_counts[3] = 4;
+        c.latency_sum_ns = 1_500_000_000;
+        let mem = MemStats::from_snapshot(&c, 1 << 30);
+        let vals = mem_array(&mem);
+        let s = Snap { c, mem, vals };
+        let mut ordered = all_samples();
+        fill(&s, &mut ordered);
+        let mut shuffled = all_samples();
+        shuffled.reverse();
+        shuffled.push(Sample::new("/no/such:metric"));
+        fill(&s, &mut shuffled);
+        assert_eq!(shuffled.pop().unwrap().value, Value::Bad);
+        shuffled.reverse();
+        assert_eq!(ordered, shuffled);
+        let get = |n: &str| ordered.iter().find(|x| x.name == n).unwrap().value.clone();
+        assert_eq!(get("/stack/grows:events"), Value::Uint64(7));
+        assert_eq!(get("/stack/grows/spare-hits:events"), Value::Uint64(5));
+        assert_eq!(get("/stack/max-size:bytes"), Value::Uint64(1 << 30));
+        assert_eq!(get("/sched/latencies/sum:seconds"), Value::Float64(1.5));
+        // A name one byte off is unknown, in order or not.
+        let mut off = all_samples();
+        off[3].name.push('x');
+        fill(&s, &mut off);
+        assert_eq!(off[3].value, Value::Bad);
+        assert_eq!(off[4].value, ordered[4].value);
     }
 
     #[test]

@@ -110,6 +110,22 @@ fn second_read_from_a_plain_thread_allocates_nothing() {
     assert_read(&s);
 }
 
+/// Exactly `all_samples()` (the in-order pass of `read`), from a coroutine:
+/// the second read allocates nothing either.
+#[test]
+fn second_read_of_all_samples_allocates_nothing() {
+    let rt = runtime();
+    let h = rt.handle();
+    let counts = rt.block_on(move || {
+        let mut s = bamboo_metrics::all_samples();
+        read(&h, &mut s);
+        let n: Vec<usize> = (0..3).map(|_| allocations(|| read(&h, &mut s))).collect();
+        assert!(s.iter().all(|x| x.value != Value::Bad));
+        n
+    });
+    assert_eq!(counts, [0, 0, 0], "allocations per read of all_samples()");
+}
+
 #[test]
 fn second_read_from_a_coroutine_allocates_nothing() {
     for stress in [false, true] {
