@@ -200,11 +200,18 @@ fn cancel_from_a_coroutine_and_a_select_waiter() {
         rt.block_on(move || {
             let (_t1, r1) = channel::<u32>(0);
             let (_t2, r2) = channel::<u32>(3);
+            // Each coroutine counts itself started once its guard exists, so
+            // the cancels below hit 50 guards (a fixed sleep raced with slow
+            // starts under load: a coroutine cancelled before its first run
+            // never builds its guard).
+            let started = Arc::new(AtomicUsize::new(0));
             let hs: Vec<_> = (0..50)
                 .map(|_| {
                     let (r1, r2, d) = (r1.clone(), r2.clone(), d.clone());
+                    let started = started.clone();
                     bamboo::spawn(move || {
                         let _c = Counted(d);
+                        started.fetch_add(1, SeqCst);
                         bamboo::select! {
                             recv(r1) -> _ => {}
                             recv(r2) -> _ => {}
@@ -212,7 +219,9 @@ fn cancel_from_a_coroutine_and_a_select_waiter() {
                     })
                 })
                 .collect();
-            bamboo::sleep(Duration::from_millis(10));
+            while started.load(SeqCst) < 50 {
+                bamboo::sleep(Duration::from_millis(1));
+            }
             for h in &hs {
                 h.cancel();
             }
