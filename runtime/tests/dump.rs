@@ -135,19 +135,16 @@ fn scenario(mode: &str) {
             rt.block_on(|| bamboo::blocking(|| std::thread::sleep(Duration::from_secs(2))))
         }
         "io" => {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = l.local_addr().unwrap();
-            drop(l);
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let (addr_tx, addr_rx) = std::sync::mpsc::channel();
             let server = rt.spawn(move || {
-                let l = bamboo::net::TcpListener::bind(addr).unwrap();
-                ready_tx.send(()).unwrap();
+                let l = bamboo::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                addr_tx.send(l.local_addr().unwrap()).unwrap();
                 let (mut s, _) = l.accept().unwrap();
                 let mut b = [0u8; 1];
                 std::io::Read::read_exact(&mut s, &mut b).unwrap();
                 b[0]
             });
-            ready_rx.recv().unwrap();
+            let addr = addr_rx.recv().unwrap();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_secs(2));
                 let mut c = std::net::TcpStream::connect(addr).unwrap();
