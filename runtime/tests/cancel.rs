@@ -106,7 +106,14 @@ fn cancel_a_sleeping_coroutine() {
             let _c = Counted(d);
             bamboo::sleep(Duration::from_secs(3600));
         });
-        std::thread::sleep(Duration::from_millis(20));
+        // Sleeping for sure (a fixed pause raced a slow start under load:
+        // cancelled before it started, it never ran its destructor).
+        let h2 = rt.handle();
+        eventually("the coroutine sleeps", || {
+            h2.dump()
+                .iter()
+                .any(|c| c.id == h.id() && c.waiting_on.as_deref() == Some("sleep (with timeout)"))
+        });
         let t0 = Instant::now();
         h.cancel();
         assert!(h.join().unwrap_err().is_cancelled());
