@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Optional tools some tests use when present (they skip, and say so, without).
+# Optional tools some checks use when present (they skip, and say so, without):
+#   promtool  - the Prometheus output test (metrics/tests/prometheus.rs)
+#   valgrind  - scripts/sanitize.sh (and its short pass in scripts/test.sh)
 set -euo pipefail
-if ! command -v promtool >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
-  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; fi
+missing=()
+command -v promtool > /dev/null 2>&1 || missing+=(prometheus)
+command -v valgrind > /dev/null 2>&1 || missing+=(valgrind)
+if [ "${#missing[@]}" != 0 ]; then
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-command -v promtool && promtool --version | head -1
+promtool --version | head -1
+valgrind --version

@@ -20,4 +20,6 @@ echo "== loom models"; bash scripts/loom.sh
 echo "== tests (normal mode)"; cargo test --workspace --release
 echo "== tests (stress mode: stackmove=1,stackpoison=1)"
 BAMBOO_DEBUG=stackmove=1,stackpoison=1 cargo test --workspace --release
+echo "== valgrind (short pass; the full one: bash scripts/sanitize.sh)"
+bash scripts/sanitize.sh --quick
 echo "== all green"

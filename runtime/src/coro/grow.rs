@@ -297,6 +297,7 @@ fn switch_to(stack: StackRef, run: &mut dyn FnMut()) {
     update_seg(|s| s.alt.top = top);
     #[cfg(test)]
     let probe = margin_probe::arm(sp);
+    stack.entering();
     corosensei::on_stack(stack, move || {
         #[cfg(test)]
         margin_probe::check(sp, probe);
@@ -394,6 +395,7 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     if stackmove {
         run_on(stack, f)
     } else {
+        stack.entering();
         corosensei::on_stack(stack, f)
     }
 }

@@ -31,6 +31,7 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Once};
 
+use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use memmap2::MmapMut;
 use parking_lot::{Mutex, RawMutex};
@@ -186,6 +187,10 @@ pub(crate) struct StackCtx {
     cache: RefCell<Option<parking_lot::ArcMutexGuard<RawMutex, SegCache>>>,
     sys: MmapMut,
     sys_reg: Option<usize>,
+    /// The system stack and this worker thread's own stack, registered with
+    /// valgrind (see [`StackCtx::new`]); deregistered before `sys` is
+    /// unmapped.
+    valgrind: Vec<ValgrindStackRegistration>,
     pub first_segment_class: u8,
     pub max_stack: usize,
     pub stackmove: bool,
@@ -220,8 +225,25 @@ impl StackCtx {
             sys.len(),
             crate::stack::registry::GuardKind::SystemStack,
         );
+        // Valgrind tells a stack switch from a large frame by the stacks
+        // registered with it: a move of the stack pointer into another
+        // registered stack is a switch; any other move of under 2 MB is
+        // taken as a push or pop, and marks the bytes between the two
+        // stack pointers addressable or inaccessible. Segments are
+        // registered per slot when their chunk is mapped (stack/pool.rs);
+        // the two stacks a worker switches from and to are registered
+        // here. Outside valgrind a registration is a handful of no-op
+        // instructions, once per worker start.
+        let mut valgrind = vec![ValgrindStackRegistration::new(
+            (sys.as_ptr() as usize + crate::stack::GUARD) as *mut u8,
+            SYSTEM_STACK,
+        )];
+        if let Some((lo, hi)) = os::thread_stack_bounds() {
+            valgrind.push(ValgrindStackRegistration::new(lo as *mut u8, hi - lo));
+        }
         let guard = cache_mutex.lock_arc();
         Ok(StackCtx {
+            valgrind,
             sys_reg,
             pool,
             counters,
@@ -298,6 +320,7 @@ impl Drop for StackCtx {
         if let Some(r) = self.sys_reg {
             crate::stack::registry::remove(r);
         }
+        self.valgrind.clear();
     }
 }
 
@@ -589,10 +612,35 @@ pub(crate) fn in_coroutine() -> bool {
     seg_bottom().is_some()
 }
 
+/// The current stack pointer: the register itself where we know how to
+/// read it. (The address of a local is no substitute: AddressSanitizer with
+/// `detect_stack_use_after_return` moves locals whose address escapes to a
+/// heap "fake stack", and check points would measure the wrong memory.)
 #[inline(always)]
 fn stack_pointer() -> usize {
-    let marker = 0u8;
-    std::hint::black_box(&marker) as *const u8 as usize
+    #[cfg(target_arch = "x86_64")]
+    {
+        let sp: usize;
+        // SAFETY: copies the stack pointer register; touches no memory.
+        unsafe {
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let sp: usize;
+        // SAFETY: copies the stack pointer register; touches no memory.
+        unsafe {
+            std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let marker = 0u8;
+        std::hint::black_box(&marker) as *const u8 as usize
+    }
 }
 
 mod grow;

@@ -36,6 +36,7 @@ pub fn system_stack<R>(f: impl FnOnce() -> R) -> R {
     CUR.with(|c| c.on_system.set(true));
     let _back = Back(bottom);
     drop(ctx);
+    stack.entering();
     corosensei::on_stack(stack, f)
 }
 

@@ -36,6 +36,7 @@ pub(crate) mod os;
 pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod scavenge;
+pub(crate) mod valgrind;
 
 use std::num::NonZeroUsize;
 
@@ -201,6 +202,14 @@ impl StackRef {
     /// that stays mapped for as long as the `StackRef` is used as a stack.
     pub(crate) unsafe fn new(base: usize, limit: usize) -> StackRef {
         StackRef { base, limit }
+    }
+
+    /// Call right before switching onto this stack: under valgrind, marks
+    /// the bytes below `base` addressable (see `valgrind.rs`); otherwise a
+    /// few no-op instructions.
+    #[inline]
+    pub(crate) fn entering(&self) {
+        valgrind::entering(self.limit, self.base);
     }
 }
 

@@ -139,6 +139,25 @@ pub(crate) unsafe fn release(addr: usize, len: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Bounds `(low, high)` of the calling thread's own stack (the one the OS
+/// or pthread gave it), or `None` when pthread cannot tell. Used to
+/// register worker threads' stacks with valgrind (see `stack::valgrind`).
+pub(crate) fn thread_stack_bounds() -> Option<(usize, usize)> {
+    // SAFETY: `attr` is initialised by pthread_getattr_np before any other
+    // use and destroyed once; the out-pointers are valid locals.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let r = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        (r == 0 && !addr.is_null()).then(|| (addr as usize, addr as usize + size))
+    }
+}
+
 /// The byte written over freed segments in `stackpoison` mode.
 pub const POISON_BYTE: u8 = 0xdb;
 
