@@ -362,7 +362,14 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
             if let Some(s) = spare {
                 ctx.free(s);
             }
-            ctx.alloc(want)
+            match ctx.alloc(want) {
+                Ok(s) => s,
+                Err(e) => {
+                    drop(ctx);
+                    let id = current_id();
+                    panic!("coroutine {id} cannot grow its stack, out of stack memory: {e}");
+                }
+            }
         }
     };
     let new_chain = saved.chain + seg.bytes();

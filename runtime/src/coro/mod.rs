@@ -270,7 +270,9 @@ impl StackCtx {
         unsafe { StackRef::new(lo + self.sys.len(), lo + crate::stack::GUARD) }
     }
 
-    pub(crate) fn alloc(&self, class: u8) -> Segment {
+    /// A segment of `class` from this worker's cache; `Err` when the OS
+    /// refuses more stack memory.
+    pub(crate) fn alloc(&self, class: u8) -> Result<Segment, crate::Error> {
         let mut c = self.cache.borrow_mut();
         let cache = c
             .as_mut()
@@ -404,16 +406,22 @@ pub(crate) enum Outcome<R> {
     Finished(R),
 }
 
-/// Create coroutine `id` on a fresh first segment (not yet run); it will
-/// run `body`, with `task` as its [`current_task`] while it runs.
+/// A first segment for a coroutine about to start (see [`start`]); `Err`
+/// when the OS refuses more stack memory.
+pub(crate) fn first_segment(ctx: &StackCtx) -> Result<Segment, crate::Error> {
+    ctx.alloc(ctx.first_segment_class)
+}
+
+/// Create coroutine `id` on its first segment `seg` (from [`first_segment`];
+/// not yet run); it will run `body`, with `task` as its [`current_task`]
+/// while it runs.
 pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
-    ctx: &StackCtx,
+    seg: Segment,
     id: u64,
     task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
 ) -> CoroState<R, T> {
     let flag: *const AtomicBool = task.interrupt_flag();
-    let seg = ctx.alloc(ctx.first_segment_class);
     let state = SegState {
         seg_bottom: NonZeroUsize::new(seg.bottom()),
         class: seg.class(),

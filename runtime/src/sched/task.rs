@@ -166,6 +166,15 @@ impl Unstarted {
         }
     }
 
+    /// It cannot start (no stack memory for its first segment): its closure
+    /// is dropped unrun and its join gives a `JoinError` whose panic payload
+    /// is `why` (as if it had panicked at its first check point).
+    pub(crate) fn fail(mut self, why: String) {
+        if let Some(b) = self.body.take() {
+            b.fail(why);
+        }
+    }
+
     /// Take the body to run it (once).
     pub(crate) fn take_body(&mut self) -> Arc<dyn Body> {
         match self.body.take() {
@@ -191,6 +200,9 @@ pub(crate) trait Body: Send + Sync {
     fn run(self: Arc<Self>) -> Arc<dyn Body>;
     /// Never started: drop the closure, complete the slot as cancelled.
     fn cancel(&self);
+    /// Cannot start: drop the closure, complete the slot with a panic
+    /// payload of `why`.
+    fn fail(&self, why: String);
     /// Make the staged result visible and wake the joiner.
     fn publish(&self);
 }
@@ -373,6 +385,13 @@ where
     fn cancel(&self) {
         drop(self.f.lock().take());
         self.join.complete(Err(cancelled()));
+    }
+
+    fn fail(&self, why: String) {
+        drop(self.f.lock().take());
+        self.join.complete(Err(JoinError {
+            repr: JoinErrorRepr::Panic(Box::new(why)),
+        }));
     }
 
     fn publish(&self) {

@@ -383,8 +383,22 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             Some(Next::New(mut u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
+                let seg = match coro::first_segment(&ctx) {
+                    Ok(seg) => seg,
+                    Err(e) => {
+                        // Out of stack memory: this one never starts (its
+                        // join says why, counted like a cancelled unstarted
+                        // one); what runs keeps running, and a later spawn
+                        // gets the segments finished coroutines give back.
+                        u.fail(format!(
+                            "coroutine {} could not start, out of stack memory: {e}",
+                            task.id
+                        ));
+                        continue;
+                    }
+                };
                 let body = u.take_body();
-                let st = coro::start(&ctx, task.id, task.clone(), move || body.run());
+                let st = coro::start(seg, task.id, task.clone(), move || body.run());
                 task.stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
                 task.slot.store(slot, Relaxed);

@@ -47,12 +47,18 @@ impl SegCache {
     }
 
     /// Take a segment of `class`: from this cache, refilled from the pool in
-    /// a batch when empty. Counts it in use.
-    pub(crate) fn alloc(&mut self, class: u8, pool: &Pool, wc: &WorkerCounters) -> Segment {
+    /// a batch when empty. Counts it in use. `Err` when the pool has none
+    /// and the OS refuses a new chunk (nothing changes then).
+    pub(crate) fn alloc(
+        &mut self,
+        class: u8,
+        pool: &Pool,
+        wc: &WorkerCounters,
+    ) -> Result<Segment, crate::Error> {
         let list = &mut self.lists[class as usize];
         if list.is_empty() {
             let n = list.capacity() / 2;
-            let bytes = pool.refill(class, list, n);
+            let bytes = pool.refill(class, list, n)?;
             wc.stack_cached.add(bytes as u64);
             wc.cache_refills.add(1);
         }
@@ -77,7 +83,7 @@ impl SegCache {
         wc.stack_inuse.add(b);
         wc.segments_inuse.add(1);
         wc.segment_allocs.add(1);
-        seg
+        Ok(seg)
     }
 
     /// Give back a segment no coroutine uses any more.

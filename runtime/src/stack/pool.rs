@@ -141,16 +141,30 @@ impl Pool {
     }
 
     /// Move up to `n` free segments of `class` into `out` (which must have
-    /// room: it is never grown here). Returns the bytes moved. Maps a new
-    /// chunk, on the system stack, when the class has none free.
-    pub(crate) fn refill(&self, class: u8, out: &mut Vec<Segment>, n: usize) -> usize {
+    /// room: it is never grown here). Returns the bytes moved (at least one
+    /// segment's). Maps a new chunk, on the system stack, when the class has
+    /// none free; when the OS refuses it (address space, `RLIMIT_AS`, the
+    /// mapping count under `mprotect` guards) nothing moves and the error
+    /// says which chunk of which class failed.
+    pub(crate) fn refill(
+        &self,
+        class: u8,
+        out: &mut Vec<Segment>,
+        n: usize,
+    ) -> Result<usize, crate::Error> {
         let n = n.min(out.capacity() - out.len()).max(1);
         let mut g = self.inner.lock();
         let c = class as usize;
         if g.dirty[c].is_empty() && g.clean[c].is_empty() {
             if let Err(e) = self.add_chunk_locked(&mut g, class) {
                 let k = g.chunks_per_class[c];
-                fatal!("out of stack memory for class {class} (chunk {k}): {e}");
+                return Err(crate::Error::Os {
+                    op: "allocating a stack segment",
+                    message: format!(
+                        "chunk {k} of class {class} ({} KiB segments): {e}",
+                        crate::stack::usable(class) >> 10
+                    ),
+                });
             }
         }
         let b = stack_bytes(class);
@@ -169,7 +183,7 @@ impl Pool {
             moved += 1;
         }
         self.debug_assert_conserved(&g);
-        moved * b
+        Ok(moved * b)
     }
 
     /// Conservation inside the pool (under its lock): the cached counter

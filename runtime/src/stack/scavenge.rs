@@ -234,7 +234,9 @@ mod tests {
         let mut cache = SegCache::new(false);
         let class = 4; // 64 KiB usable, 96 KiB of stack bytes
         let n = 2 * POOL_HIGH_WATER / crate::stack::stack_bytes(class);
-        let segs: Vec<Segment> = (0..n).map(|_| cache.alloc(class, &pool, wc)).collect();
+        let segs: Vec<Segment> = (0..n)
+            .map(|_| cache.alloc(class, &pool, wc).unwrap())
+            .collect();
         for s in &segs {
             // Dirty every page, as a deep call would.
             // SAFETY: the segment is ours, mapped read-write.

@@ -81,7 +81,7 @@ proptest! {
             match op {
                 Op::Acquire { worker, class } => {
                     let w = worker % workers;
-                    let seg = caches[w].alloc(class, &pool, &counters.workers[w]);
+                    let seg = caches[w].alloc(class, &pool, &counters.workers[w]).unwrap();
                     prop_assert!(live.insert(seg.top()), "segment {:#x} handed out twice", seg.top());
                     prop_assert_eq!(seg.class(), class);
                     // Writable to both ends, guarded right below.
