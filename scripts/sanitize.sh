@@ -40,14 +40,10 @@ FAILED=()
 # under valgrind), the mprotect binary (one VMA per guard).
 TESTS=(sched sync sync_locks select stacks cancel time shutdown blocking net)
 # Tests whose timing assumption does not hold at valgrind's speed (it runs
-# one thread at a time): `cancel_from_a_coroutine_and_a_select_waiter`
-# sleeps 10 ms for 50 coroutines to reach their select before cancelling
-# them (under valgrind they have not started: no destructor runs and its
-# count assertion fails); `eight_sleeps_run_in_parallel…` times 8 blocking
+# one thread at a time): `eight_sleeps_run_in_parallel…` times 8 blocking
 # sleeps of 300 ms against a bound (1.5 s under valgrind);
 # `one_worker_keeps_running…` counts a ticker's rounds in a fixed window.
 declare -A VG_SKIP=(
-    [cancel]="--skip cancel_from_a_coroutine_and_a_select_waiter"
     [blocking]="--skip eight_sleeps_run_in_parallel_while_the_worker_runs_coroutines"
     [net]="--skip one_worker_keeps_running_while_coroutines_wait_on_sockets"
 )
