@@ -43,6 +43,9 @@ pub(crate) enum Bug {
     /// `Waiter::claim` loads `WAITING` and then stores its case, instead
     /// of one compare-and-swap (two claimers can both win).
     ClaimLoadStore,
+    /// `Owner::settle` reads a single operation's word before taking the
+    /// queue's lock (a claim in between is taken for a timeout).
+    SingleSettleBeforeLock,
 }
 
 #[cfg(loom)]

@@ -242,6 +242,36 @@ fn cancel_from_a_coroutine_and_a_select_waiter() {
     })
 }
 
+#[test]
+fn cancel_a_sender_whose_value_was_just_taken() {
+    // One worker, so the order is fixed: the sender parks in a rendezvous
+    // send; the receiver takes the value (which frees the sender's record
+    // and wakes it) and cancels it before it runs again. The unwound send
+    // must not touch the freed record (it used to abort with "stale
+    // wait-list key").
+    watchdog(60, || {
+        let rt = rt(1);
+        let got = rt.block_on(|| {
+            let (tx, rx) = channel::<u32>(0);
+            let h = bamboo::spawn(move || {
+                tx.send(7).unwrap();
+                bamboo::yield_now();
+            });
+            // The sender runs and parks in send (one worker: nothing else runs).
+            bamboo::sleep(Duration::from_millis(20));
+            let v = rx.recv().unwrap();
+            h.cancel();
+            let r = h.join();
+            assert!(r.unwrap_err().is_cancelled());
+            assert!(rx.try_recv().is_err(), "the value went once");
+            v
+        });
+        assert_eq!(got, 7);
+        let c = rt.handle().counters();
+        assert_eq!((c.coroutines, c.segments_inuse), (0, 0), "{c:?}");
+    })
+}
+
 const CHILD_ENV: &str = "BAMBOO_CANCEL_CHILD";
 
 /// Child mode: a coroutine whose destructor blocks is cancelled.

@@ -485,6 +485,29 @@ pub(crate) fn current_task<T: Send + Sync + 'static>() -> Option<Arc<T>> {
     }
 }
 
+/// Run `f` with the task of the running coroutine borrowed (`None` on a
+/// plain thread or in the scheduler loop): like [`current_task`] without
+/// the reference-count increment and decrement. `f` may park.
+#[inline]
+pub(crate) fn with_current_task<T: Send + Sync + 'static, R>(
+    f: impl FnOnce(Option<&Arc<T>>) -> R,
+) -> R {
+    let (p, ty) = CUR.with(|c| (c.task.get(), c.task_type.get()));
+    let task = (!p.is_null() && ty == Some(TypeId::of::<T>())).then(|| {
+        // SAFETY: `p` came from `Arc::<T>::as_ptr` (the type id matches) on
+        // the `Arc` owned by the running coroutine's `CoroState`. That
+        // strong count outlives every frame of the coroutine, this one
+        // included: `co` is the state's first field, so dropping a
+        // suspended coroutine unwinds its stack before the task is dropped.
+        // The `ManuallyDrop` borrows that count: it never adds one and
+        // never gives one back (also when `f` panics or is unwound by a
+        // cancel).
+        std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p.cast::<T>()) })
+    });
+    // One call site, so `f` inlines into the caller.
+    f(task.as_deref())
+}
+
 /// True when the running coroutine has been asked to stop, and stopping
 /// here is possible (not on the system stack, not already being unwound).
 #[inline]

@@ -150,6 +150,13 @@ pub(crate) fn current() -> Option<Arc<TaskShared>> {
     crate::coro::current_task::<TaskShared>()
 }
 
+/// Run `f` with the running coroutine's task borrowed (no reference-count
+/// traffic); `None` on a plain thread or in the scheduler loop.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<TaskShared>>) -> R) -> R {
+    crate::coro::with_current_task::<TaskShared, R>(f)
+}
+
 /// A spawned, not yet started coroutine. Stealable by any worker. Dropped
 /// without starting (runtime shutdown), it completes its join slot as
 /// cancelled and drops the user closure.

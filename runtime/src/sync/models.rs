@@ -5,6 +5,7 @@
 //! | model          | protocol (file)                 | planted bug      |
 //! |----------------|---------------------------------|------------------|
 //! | `select_claim` | claim word (`waiter.rs`)        | `ClaimLoadStore` |
+//! | `single_claim` | single operation's claim and timeout (`waiter.rs`) | `SingleSettleBeforeLock` |
 //!
 //! ```text
 //!   owner:      arm ── record case 0 in queue A ── record case 1 in queue B ── wait
@@ -22,9 +23,10 @@ use std::sync::Arc;
 use loom::sync::atomic::AtomicUsize;
 use loom::thread;
 
-use super::waiter::{ThreadWaiter, Waiter};
+use super::waiter::{Owner, ThreadWaiter, Waiter};
 use crate::loom::sync::Mutex;
 use crate::loom::{plant, Bug};
+use crate::sched::wait::Wait;
 
 /// One wait record: the waiter it names and the case it stands for.
 type Queue = Mutex<Option<(Waiter, usize)>>;
@@ -99,5 +101,66 @@ fn select_claim_finds_load_store() {
     assert!(
         r.is_err(),
         "loom did not find the planted bug ClaimLoadStore"
+    );
+}
+
+/// A single operation's record (it sits in one queue) against its owner
+/// giving up: the claimer takes the record under the queue's lock, stores
+/// its claim (no CAS) and hands the value in; the owner's deadline has
+/// passed and it settles under the same lock. Exactly one side has the
+/// record: the claimer delivered and the owner sees the claim, or the
+/// owner took the record out and the claimer found none (nothing lost).
+fn single_claim() {
+    let me = Owner::Thread(Arc::new(ThreadWaiter::new()));
+    let q: Arc<Mutex<Option<Waiter>>> = Arc::new(Mutex::new(Some(me.waiter())));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let claimer = {
+        let (q, delivered) = (q.clone(), delivered.clone());
+        thread::spawn(move || {
+            let mut g = q.lock();
+            if let Some(w) = g.take() {
+                w.claim_single(false);
+                delivered.store(1, SeqCst);
+                drop(g);
+                w.wake();
+            }
+        })
+    };
+    // The deadline is now: the wait ends at once unless already claimed.
+    let claimed_first = me.wait_single(Some(std::time::Instant::now()), Wait::ChanRecv);
+    let (mut g, claimed) = me.settle(|| q.lock());
+    if claimed.is_none() {
+        assert!(!claimed_first, "a claim seen, then lost");
+        assert!(
+            g.take().is_some(),
+            "settled as timed out, but a claimer has taken the record"
+        );
+    }
+    drop(g);
+    claimer.join().unwrap();
+    me.disarm();
+    assert_eq!(
+        delivered.load(SeqCst) == 1,
+        claimed.is_some(),
+        "delivered {}, owner saw {claimed:?}",
+        delivered.load(SeqCst)
+    );
+}
+
+#[test]
+fn single_claim_model() {
+    loom::model(single_claim);
+}
+
+/// Settling before the lock: the claimer's claim lands between the
+/// owner's read and its lock, the owner takes it for a timeout.
+#[test]
+fn single_claim_finds_settle_before_lock() {
+    plant(Some(Bug::SingleSettleBeforeLock));
+    let r = std::panic::catch_unwind(|| loom::model(single_claim));
+    plant(None);
+    assert!(
+        r.is_err(),
+        "loom did not find the planted bug SingleSettleBeforeLock"
     );
 }

@@ -9,29 +9,42 @@
 //! record of a claimed waiter skips it.
 //!
 //! ```text
+//!   select (records in several queues):
 //!   IDLE --arm (owner)--> WAITING --CAS (a channel, or the owner itself)--> CLAIMED+i
-//!                            |
 //!                            +--CAS (owner, deadline passed)--> TIMED_OUT
-//!                            +--CAS (receiver taking a single send's value,
-//!                                    and freeing its record)--> TAKEN
-//!   CLAIMED+i / TIMED_OUT / TAKEN --disarm (owner, after removing every record)--> IDLE
+//!   CLAIMED+i / TIMED_OUT --disarm (owner, after removing every record)--> IDLE
+//!
+//!   single operation (one record, in one queue):
+//!   IDLE --store (claimer, under that queue's lock)--> CLAIMED+0
+//!     +---store (receiver taking a plain send's value and freeing its
+//!                record, under the lock)-------------> TAKEN
+//!   CLAIMED+0 / TAKEN --disarm (owner)--> IDLE
 //! ```
 //!
 //! Who touches the word when:
 //! - only the owner arms and disarms it, and it disarms only after it has
 //!   removed every one of its records under the owning channel's lock, so no
 //!   record of an earlier wait can claim a later one (no ABA);
-//! - claimers CAS it while holding the lock of the channel whose queue holds
-//!   the record, and wake the owner after unlocking. A wake that arrives
-//!   after the owner has moved on is a spurious unpark, which every parking
-//!   loop tolerates.
+//! - claimers change it while holding the lock of the channel whose queue
+//!   holds the record, and wake the owner after unlocking. A wake that
+//!   arrives after the owner has moved on is a spurious unpark, which every
+//!   parking loop tolerates;
+//! - a select's word is contended (its records sit in several queues, each
+//!   under its own lock, and the owner may time out on its own), so it is
+//!   claimed with a compare-and-swap;
+//! - a single operation's record sits in one queue, and its owner gives up
+//!   (deadline, cancel) only under that queue's lock too, so that lock
+//!   already serialises every change: the claimer stores, no CAS, and the
+//!   owner does not arm at all (a select claimer never meets its word: the
+//!   record says it is single).
 //!
 //! A coroutine's word is in its task (no allocation per wait); a plain
 //! thread's is in a per-thread record made on its first wait.
 //!
 //! The word and the thread parking go through the `crate::loom` shim: the
-//! loom model `sync/models.rs` races two notifiers for one waiter on this
-//! code (planted bug: `Bug::ClaimLoadStore`).
+//! loom models in `sync/models.rs` race two notifiers for one select waiter
+//! (planted bug: `Bug::ClaimLoadStore`) and a claimer against a single
+//! operation's owner giving up (`Bug::SingleSettleBeforeLock`) on this code.
 
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
@@ -148,12 +161,15 @@ impl Waiter {
             .is_ok()
     }
 
-    /// Claim a single send's wait and free its record (see `TAKEN`).
+    /// Claim a single operation's wait: the caller holds the lock of the
+    /// one queue its record is in, and the owner gives up only under that
+    /// lock, so nobody else can change the word meanwhile (no CAS).
+    /// `taken`: a receiver took a plain send's value and frees its record
+    /// (`TAKEN`: the owner returns without locking the channel again).
     #[inline]
-    pub(crate) fn claim_taken(&self) -> bool {
+    pub(crate) fn claim_single(&self, taken: bool) {
         self.word()
-            .compare_exchange(WAITING, TAKEN, AcqRel, Acquire)
-            .is_ok()
+            .store(if taken { TAKEN } else { CLAIMED }, Release);
     }
 
     /// Owner: make the word claimable (before the first record is visible).
@@ -210,6 +226,103 @@ impl Waiter {
                 },
             }
         }
+    }
+}
+
+/// The caller as the owner of a single operation's record. A coroutine's
+/// task is borrowed for the operation ([`with_owner`]), so the only
+/// reference-count traffic of a blocking operation is the record's own
+/// reference (made here, dropped by the claimer after its wake).
+pub(crate) enum Owner<'a> {
+    Coroutine(&'a Arc<TaskShared>),
+    Thread(Arc<ThreadWaiter>),
+}
+
+/// Run `f` as the owner of a single operation: the running coroutine (its
+/// task borrowed) or this thread.
+#[inline]
+pub(crate) fn with_owner<R>(f: impl FnOnce(&Owner<'_>) -> R) -> R {
+    crate::sched::task::with_current(|t| {
+        let me = match t {
+            Some(t) => Owner::Coroutine(t),
+            None => Owner::Thread(thread_waiter()),
+        };
+        // One call site, so `f` inlines into the caller.
+        f(&me)
+    })
+}
+
+impl Owner<'_> {
+    #[inline]
+    pub(crate) fn word(&self) -> &AtomicUsize {
+        match self {
+            Owner::Coroutine(t) => &t.claim,
+            Owner::Thread(t) => &t.claim,
+        }
+    }
+
+    /// What the record names (one reference, for the claimer to wake).
+    #[inline]
+    pub(crate) fn waiter(&self) -> Waiter {
+        match self {
+            Owner::Coroutine(t) => Waiter::Coroutine(Arc::clone(t)),
+            Owner::Thread(t) => Waiter::Thread(Arc::clone(t)),
+        }
+    }
+
+    /// The word as a claimer left it: `Some(TAKEN_CASE)` for `TAKEN`,
+    /// `Some(0)` for a claim, `None` while unclaimed.
+    #[inline]
+    pub(crate) fn claimed(&self) -> Option<usize> {
+        let w = self.word().load(Acquire);
+        (w >= CLAIMED).then(|| w - CLAIMED)
+    }
+
+    /// Park until a claimer stored its claim (true) or `deadline` passed
+    /// (false: the owner then decides under the channel's lock, where a
+    /// claim may still have happened).
+    /// `why` is what a coroutine dump shows.
+    #[inline(always)]
+    pub(crate) fn wait_single(&self, deadline: Option<Instant>, why: Wait) -> bool {
+        loop {
+            if self.word().load(Acquire) >= CLAIMED {
+                return true;
+            }
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return false;
+                }
+            }
+            match self {
+                Owner::Coroutine(t) => park::park_task(t, deadline, why),
+                Owner::Thread(_) => match deadline {
+                    None => thread::park(),
+                    Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
+                },
+            }
+        }
+    }
+
+    /// Settle a single operation's wait under the lock of the one queue
+    /// its record is in: take the lock (`lock`), then read the word. Every
+    /// claim of a single record happens under that lock, so what is read
+    /// is final: `None` means nobody claimed the record, and the owner may
+    /// take it out as timed out (or cancelled) without losing a hand-off.
+    #[inline]
+    pub(crate) fn settle<G>(&self, lock: impl FnOnce() -> G) -> (G, Option<usize>) {
+        if planted(Bug::SingleSettleBeforeLock) {
+            let claimed = self.claimed();
+            return (lock(), claimed);
+        }
+        let g = lock();
+        let claimed = self.claimed();
+        (g, claimed)
+    }
+
+    /// Back to idle once the record is gone.
+    #[inline]
+    pub(crate) fn disarm(&self) {
+        self.word().store(IDLE, Release);
     }
 }
 

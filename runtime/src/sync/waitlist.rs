@@ -51,13 +51,36 @@ impl<E> WaitList<E> {
         }
     }
 
-    /// Records still linked (waiting to be found).
-    #[cfg(test)]
+    /// No record is linked (nothing waiting to be found).
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.linked == 0
+        self.head == NIL
+    }
+
+    /// The first linked record.
+    #[inline]
+    pub(crate) fn front(&self) -> Option<&E> {
+        if self.head == NIL {
+            return None;
+        }
+        self.nodes[self.head as usize].val.as_ref()
+    }
+
+    /// Unlink the first record and free its slot at once (the owner's key
+    /// goes stale: only for a record whose owner will not remove it).
+    #[inline]
+    pub(crate) fn take_front(&mut self) -> Option<E> {
+        let k = self.pop_front()?;
+        let free = self.free;
+        let n = &mut self.nodes[k.idx as usize];
+        n.gen = n.gen.wrapping_add(1);
+        n.next = free;
+        self.free = k.idx;
+        n.val.take()
     }
 
     /// Append a record; its owner keeps the key.
+    #[inline(always)]
     pub(crate) fn push_back(&mut self, e: E) -> Key {
         let idx = if self.free != NIL {
             let i = self.free;

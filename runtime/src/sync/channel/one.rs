@@ -4,12 +4,31 @@
 //! record goes into the queue under that same lock, the caller parks until
 //! a counterpart claims it (or its deadline passes), then removes the
 //! record by key and reads what was left in it.
+//!
+//! The lean path of a single record (see `sync/waiter.rs`):
+//!
+//! ```text
+//!   owner                               claimer (under the channel's lock)
+//!   lock; push record{single}; unlock   pop record; move the value in/out;
+//!   park while word < CLAIMED           word := CLAIMED (store, no CAS),
+//!                                       or TAKEN for a send whose value it
+//!                                       took (it frees the record too);
+//!                                       unlock; wake the owner
+//!   TAKEN: done, no lock
+//!   else: lock; read the word again; remove the record;
+//!         CLAIMED: its outcome; still unclaimed: timed out
+//! ```
+//!
+//! The owner never arms its word (no claimer CASes a single record) and
+//! decides a timeout or a cancel under the lock, where no claim can be in
+//! flight. Its task is borrowed, not cloned: the record's reference is the
+//! only one made, and the claimer drops it after the wake.
 
 use std::time::Instant;
 
 use super::error::{RecvError, SendError};
 use super::state::{Attempt, Chan, Entry, Own};
-use crate::sync::waiter::{Waiter, TAKEN_CASE};
+use crate::sync::waiter::{with_owner, Owner, TAKEN_CASE};
 use crate::sync::waitlist::Key;
 use crate::sync::waitq::Wait as Why;
 
@@ -22,30 +41,67 @@ pub(crate) enum Wait {
     Until(Option<Instant>),
 }
 
+/// How a single operation's wait ended.
+enum End<T> {
+    /// A receiver took the (sent) value and freed the record.
+    Taken,
+    /// Claimed: the record, with what the claimer left in it.
+    Claimed(Entry<T>),
+    /// Not claimed by the deadline: the record, taken out.
+    TimedOut(Entry<T>),
+}
+
 /// A record in one of the channel's queues. Removed (and the claim word
 /// disarmed) on drop, also when a cancel unwinds through the wait.
-struct Pending<'a, T> {
+struct Pending<'a, 'o, T> {
     chan: &'a Chan<T>,
     key: Option<Key>,
-    me: &'a Waiter,
+    me: &'a Owner<'o>,
     in_sendq: bool,
 }
 
-impl<T> Pending<'_, T> {
-    fn remove(&mut self) -> Option<Entry<T>> {
-        let k = self.key.take()?;
-        let mut s = self.chan.st.lock();
-        Some(if self.in_sendq {
+impl<T> Pending<'_, '_, T> {
+    /// After the wait: `TAKEN` needs no lock (the record is gone); anything
+    /// else is decided under the lock, where the word cannot change.
+    #[inline(always)]
+    fn end(&mut self) -> End<T> {
+        if self.me.claimed() == Some(TAKEN_CASE) {
+            self.key = None;
+            return End::Taken;
+        }
+        self.end_locked()
+    }
+
+    #[inline]
+    fn end_locked(&mut self) -> End<T> {
+        let Some(k) = self.key.take() else {
+            unexpected("record gone")
+        };
+        let (mut s, claimed) = self.me.settle(|| self.chan.st.lock());
+        if claimed == Some(TAKEN_CASE) {
+            return End::Taken;
+        }
+        let e = if self.in_sendq {
             s.sendq.remove(k)
         } else {
             s.recvq.remove(k)
-        })
+        };
+        match claimed {
+            Some(_) => End::Claimed(e),
+            None => End::TimedOut(e),
+        }
     }
 }
 
-impl<T> Drop for Pending<'_, T> {
+impl<T> Drop for Pending<'_, '_, T> {
+    #[inline(always)]
     fn drop(&mut self) {
-        drop(self.remove());
+        if self.key.is_some() {
+            // Unwound (a cancel) before `end`: take the record out, unless
+            // a receiver already took the value and freed it. A value
+            // handed into a recv record meanwhile goes with the coroutine.
+            drop(self.end());
+        }
         self.me.disarm();
     }
 }
@@ -56,6 +112,7 @@ fn unexpected(what: &str) -> ! {
 
 impl<T> Chan<T> {
     /// `Ok(outcome)`, or the value back when it could not go in time.
+    #[inline]
     pub(crate) fn send_one(&self, v: T, wait: Wait) -> Result<Result<(), SendError<T>>, T> {
         let mut s = self.st.lock();
         let v = match s.send_locked(self.cap, v, &mut Own::none()) {
@@ -72,38 +129,38 @@ impl<T> Chan<T> {
         let Wait::Until(deadline) = wait else {
             return Err(v);
         };
-        let me = Waiter::current();
-        me.arm();
-        let key = s.sendq.push_back(Entry {
-            waiter: Some(me.clone()),
-            case: 0,
-            value: Some(v),
-            single: true,
-        });
-        drop(s);
-        let mut p = Pending {
-            chan: self,
-            key: Some(key),
-            me: &me,
-            in_sendq: true,
-        };
-        let r = me.wait(deadline, Why::ChanSend);
-        if r == Some(TAKEN_CASE) {
-            // A receiver took the value and freed the record.
-            p.key = None;
-            return Ok(Ok(()));
-        }
-        let won = r.is_some();
-        let e = p.remove().unwrap_or_else(|| unexpected("record gone"));
-        match (won, e.value) {
-            (true, None) => Ok(Ok(())),
-            (true, Some(v)) => Ok(Err(SendError(v))),
-            (false, Some(v)) => Err(v),
-            (false, None) => unexpected("value taken from an unclaimed send record"),
-        }
+        with_owner(move |me| {
+            let key = s.sendq.push_back(Entry {
+                waiter: Some(me.waiter()),
+                case: 0,
+                value: Some(v),
+                single: true,
+            });
+            drop(s);
+            let mut p = Pending {
+                chan: self,
+                key: Some(key),
+                me,
+                in_sendq: true,
+            };
+            me.wait_single(deadline, Why::ChanSend);
+            match p.end() {
+                End::Taken => Ok(Ok(())),
+                // Claimed with the value still there: woken by the close.
+                End::Claimed(e) => match e.value {
+                    Some(v) => Ok(Err(SendError(v))),
+                    None => unexpected("a plain send's value taken without TAKEN"),
+                },
+                End::TimedOut(e) => match e.value {
+                    Some(v) => Err(v),
+                    None => unexpected("value taken from an unclaimed send record"),
+                },
+            }
+        })
     }
 
     /// `Some(outcome)`, or `None` when nothing came in time.
+    #[inline]
     pub(crate) fn recv_one(&self, wait: Wait) -> Option<Result<T, RecvError>> {
         let mut s = self.st.lock();
         match s.recv_locked(&mut Own::none()) {
@@ -120,27 +177,29 @@ impl<T> Chan<T> {
         let Wait::Until(deadline) = wait else {
             return None;
         };
-        let me = Waiter::current();
-        me.arm();
-        let key = s.recvq.push_back(Entry {
-            waiter: Some(me.clone()),
-            case: 0,
-            value: None,
-            single: true,
-        });
-        drop(s);
-        let mut p = Pending {
-            chan: self,
-            key: Some(key),
-            me: &me,
-            in_sendq: false,
-        };
-        let won = me.wait(deadline, Why::ChanRecv).is_some();
-        let e = p.remove().unwrap_or_else(|| unexpected("record gone"));
-        match (won, e.value) {
-            (true, v) => Some(v.ok_or(RecvError)),
-            (false, None) => None,
-            (false, Some(_)) => unexpected("value handed to an unclaimed recv record"),
-        }
+        with_owner(move |me| {
+            let key = s.recvq.push_back(Entry {
+                waiter: Some(me.waiter()),
+                case: 0,
+                value: None,
+                single: true,
+            });
+            drop(s);
+            let mut p = Pending {
+                chan: self,
+                key: Some(key),
+                me,
+                in_sendq: false,
+            };
+            me.wait_single(deadline, Why::ChanRecv);
+            match p.end() {
+                End::Claimed(e) => Some(e.value.ok_or(RecvError)),
+                End::TimedOut(e) => match e.value {
+                    None => None,
+                    Some(_) => unexpected("value handed to an unclaimed recv record"),
+                },
+                End::Taken => unexpected("a recv record claimed as TAKEN"),
+            }
+        })
     }
 }

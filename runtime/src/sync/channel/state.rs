@@ -40,6 +40,39 @@ pub(crate) struct Entry<T> {
     pub single: bool,
 }
 
+impl<T> Entry<T> {
+    #[inline]
+    fn waiter(&self) -> &Waiter {
+        match &self.waiter {
+            Some(w) => w,
+            None => fatal!("a linked wait record names no waiter"),
+        }
+    }
+
+    /// Can still be claimed. A single operation's record always can while
+    /// it is linked (its owner takes it out under the lock before it gives
+    /// up); a select's only while its owner's word says `WAITING`.
+    #[inline]
+    fn is_live(&self) -> bool {
+        self.single || self.waiter().is_waiting()
+    }
+
+    /// Claim the record's owner for its case (the caller holds the lock of
+    /// the queue it is in). A single operation's record cannot be lost to
+    /// anyone else (a store, see `sync/waiter.rs`); a select's is a CAS that
+    /// fails when another of its cases won. `take`: the caller takes a
+    /// plain send's value and frees its record (`TAKEN`).
+    #[inline]
+    fn claim(&self, take: bool) -> bool {
+        if self.single {
+            self.waiter().claim_single(take);
+            true
+        } else {
+            self.waiter().claim(self.case)
+        }
+    }
+}
+
 pub(crate) struct State<T> {
     pub buf: VecDeque<T>,
     pub sendq: WaitList<Entry<T>>,
@@ -142,20 +175,12 @@ fn claim_first<T>(
     own: &mut Own<'_>,
     take: bool,
 ) -> Result<Option<Key>, ()> {
-    let claim = |e: &Entry<T>| {
-        let w = e.waiter.as_ref().expect("a linked record names its waiter");
-        if take && e.single {
-            w.claim_taken()
-        } else {
-            w.claim(e.case)
-        }
-    };
     if own.me.is_none() {
         // Registered nowhere (a single operation or a poll): no own records
         // to skip, no claim of our own to make first; dead records simply
         // fail the CAS.
         while let Some(k) = q.pop_front() {
-            if claim(q.get(k)) {
+            if q.get(k).claim(take) {
                 return Ok(Some(k));
             }
         }
@@ -166,15 +191,14 @@ fn claim_first<T>(
             return Ok(None);
         };
         let e = q.get(k);
-        let w = e.waiter.as_ref().expect("a linked record names its waiter");
-        if !w.is_waiting() {
+        if !e.is_live() {
             q.unlink(k);
             continue;
         }
         if !own.commit() {
             return Err(());
         }
-        let won = claim(e);
+        let won = e.claim(take);
         q.unlink(k);
         if won {
             return Ok(Some(k));
@@ -216,7 +240,12 @@ impl<T> State<T> {
             }
             return Attempt::Done(Err(SendError(v)), None);
         }
-        match claim_first(&mut self.recvq, own, false) {
+        let found = if self.recvq.is_empty() {
+            Ok(None)
+        } else {
+            claim_first(&mut self.recvq, own, false)
+        };
+        match found {
             Err(()) => return Attempt::LostClaim(v),
             Ok(Some(k)) => {
                 let e = self.recvq.get_mut(k);
@@ -241,8 +270,20 @@ impl<T> State<T> {
 
     /// Claim the first blocked sender and take its value (and its waiter,
     /// to wake); a single send's record is freed here.
-    #[inline]
+    #[inline(always)]
     fn take_sender(&mut self, own: &mut Own<'_>) -> Result<Option<(T, Option<Waiter>)>, ()> {
+        match self.sendq.front() {
+            None => return Ok(None),
+            Some(e) if e.single && own.me.is_none() => {
+                // A plain send's record at the front, and no claim of our
+                // own to make first: take its value, free it (TAKEN).
+                let e = self.sendq.take_front().expect("a front record");
+                e.waiter().claim_single(true);
+                let v = e.value.expect("a blocked sender holds its value");
+                return Ok(Some((v, e.waiter)));
+            }
+            Some(_) => {}
+        }
         let Some(k) = claim_first(&mut self.sendq, own, true)? else {
             return Ok(None);
         };
@@ -299,8 +340,7 @@ impl<T> State<T> {
         while let Some(k) = q.first(|_| false) {
             q.unlink(k);
             let e = q.get_mut(k);
-            let w = e.waiter.as_ref().expect("a linked record names its waiter");
-            if w.claim(e.case) {
+            if e.claim(false) {
                 e.waiter.take().expect("just checked").wake();
             }
         }
