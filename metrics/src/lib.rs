@@ -223,6 +223,12 @@ pub struct MemStats {
     /// Bytes of free segments' pages below their top 8 KiB given back on
     /// their way into the pool, cumulative (`/stack/trimmed:bytes`).
     pub trimmed: u64,
+    /// Resident bytes of parked coroutines' stacks given back by their
+    /// workers' shrink passes, cumulative (`/stack/shrunk:bytes`).
+    pub shrunk: u64,
+    /// Resident bytes of the stack chunks' pages, by `mincore`, measured at
+    /// most ~100 ms before the read (`/stack/resident:bytes`; not exact).
+    pub stack_resident: u64,
     /// Coroutines started and not finished (`/sched/coroutines:coroutines`).
     pub coroutines: u64,
     /// Coroutines started (`/sched/coroutines/created:coroutines`).
@@ -299,6 +305,8 @@ impl MemStats {
             chunks: c.chunks,
             scavenged: c.scavenged,
             trimmed: c.trimmed,
+            shrunk: c.shrunk,
+            stack_resident: c.stack_resident,
             coroutines: c.coroutines,
             coroutines_created: c.coroutines_created,
             coroutines_finished: c.coroutines_finished,

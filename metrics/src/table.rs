@@ -94,6 +94,8 @@ mem_fields!(
     chunks,
     scavenged,
     trimmed,
+    shrunk,
+    stack_resident,
     coroutines,
     coroutines_created,
     coroutines_finished,
@@ -181,7 +183,7 @@ pub(crate) const METRICS: &[Metric] = &[
         Uint64,
         false,
         field!(stack_inuse),
-        "Stack bytes of segments held by live coroutines (their chains and spare segments)."
+        "Stack bytes of segments held by live coroutines (their chains and spare segments): reserved segment bytes, not resident pages (those are /stack/resident:bytes)."
     ),
     metric!(
         "/memory/classes/stacks/released:bytes",
@@ -394,6 +396,13 @@ pub(crate) const METRICS: &[Metric] = &[
         "The per-coroutine stack limit (max_stack); growing past it panics."
     ),
     metric!(
+        "/stack/resident:bytes",
+        Uint64,
+        false,
+        field!(stack_resident, inexact),
+        "Bytes of stack pages resident in memory (segments in use, spares and cached free segments), by mincore over every stack chunk; measured again when the last figure is older than 100 ms and than 20 times what measuring took."
+    ),
+    metric!(
         "/stack/scavenged:bytes",
         Uint64,
         true,
@@ -420,6 +429,13 @@ pub(crate) const METRICS: &[Metric] = &[
         false,
         field!(segments_inuse),
         "Segments held by live coroutines (chains and spares)."
+    ),
+    metric!(
+        "/stack/shrunk:bytes",
+        Uint64,
+        true,
+        field!(shrunk),
+        "Resident bytes of parked coroutines' stacks given back to the OS: pages below the saved stack pointer and spare segments (the segments stay in use)."
     ),
     metric!(
         "/stack/starting-size:bytes",

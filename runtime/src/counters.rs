@@ -230,6 +230,9 @@ counter_table! {
         io_wait => io_wait,
         /// `blocking` calls from coroutines (cumulative).
         blocking_calls => blocking_calls,
+        /// Resident bytes of parked coroutines' stacks given back by the
+        /// shrink pass (cumulative).
+        shrunk => shrunk,
     }
     pool {
         /// Bytes of free segments whose pages went back to the OS.
@@ -266,6 +269,10 @@ counter_table! {
         starting_size,
         /// Blocking-pool threads alive (set by `Handle::counters`).
         blocking_threads,
+        /// Resident bytes of the stack chunks, by `mincore` (set by
+        /// `Handle::counters`; measured at most ~100 ms before, see
+        /// docs/stacks.md).
+        stack_resident,
     }
 }
 

@@ -126,6 +126,10 @@ struct Cur {
     /// The running coroutine's interrupt flag (null when none): points into
     /// the task its `CoroState` owns; set by `enter`, cleared by `leave`.
     interrupt: Cell<*const AtomicBool>,
+    /// The stack pointer `suspend` recorded just before its switch (0: the
+    /// coroutine did not suspend); `leave` moves it to the `CoroState`,
+    /// where the shrink pass reads it (`shrink.rs`).
+    suspend_sp: Cell<usize>,
 }
 
 /// What a coroutine's owner gives `start` so that another thread can ask
@@ -152,6 +156,7 @@ thread_local! {
             on_system: Cell::new(false),
             unwinding: Cell::new(false),
             interrupt: Cell::new(std::ptr::null()),
+            suspend_sp: Cell::new(0),
         }
     };
     static CTX: RefCell<Option<Rc<StackCtx>>> = const { RefCell::new(None) };
@@ -382,6 +387,11 @@ pub(crate) struct CoroState<R, T> {
     task: Arc<T>,
     /// The task's interrupt flag (points into `task`).
     flag: *const AtomicBool,
+    /// Stack pointer at its last suspension (0: never suspended); the
+    /// shrink pass keeps every byte above `sp - SHRINK_MARGIN`.
+    sp: usize,
+    /// Where it is in the shrink protocol (`shrink.rs`).
+    shrink: ShrinkMark,
 }
 
 impl<R, T> CoroState<R, T> {
@@ -440,6 +450,8 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         id,
         task,
         flag,
+        sp: 0,
+        shrink: ShrinkMark::Ran,
     }
 }
 
@@ -460,6 +472,7 @@ fn leave<R, T>(st: &mut CoroState<R, T>) {
         st.seg = c.seg.replace(SegState::OFF);
         st.spare = c.spare.take();
         st.yielder = c.yielder.replace(std::ptr::null());
+        st.sp = c.suspend_sp.replace(0);
         c.task.set(std::ptr::null());
         c.id.set(0);
         c.interrupt.set(std::ptr::null());
@@ -527,6 +540,7 @@ pub(crate) fn interrupt_requested() -> bool {
 
 /// Run a coroutine until it yields, parks or finishes.
 pub(crate) fn resume<R, T: 'static>(st: &mut CoroState<R, T>) -> Outcome<R> {
+    st.shrink = ShrinkMark::Ran;
     enter(st);
     let r = st.co.resume(());
     leave(st);
@@ -621,6 +635,10 @@ fn suspend(reason: Suspend) {
     if y.is_null() {
         fatal!("suspend outside a coroutine");
     }
+    // Everything live of this coroutine lies above this address, but for
+    // the rest of this frame and the switch below it (the shrink pass keeps
+    // SHRINK_MARGIN bytes under it).
+    CUR.with(|c| c.suspend_sp.set(stack_pointer()));
     // SAFETY: `yielder` was set by the body of the coroutine running on this
     // thread (enter/leave swap it with the coroutine); the Yielder lives in
     // that coroutine's root frame, which outlives every call made from it.
@@ -675,9 +693,11 @@ fn stack_pointer() -> usize {
 }
 
 mod grow;
+mod shrink;
 mod system;
 
 pub(crate) use grow::checkpoint;
 pub use grow::{grow, remaining_stack};
+pub(crate) use shrink::{shrink, Shrink, ShrinkMark};
 pub use system::system_stack;
 pub(crate) use system::{install_panic_hook, system_stack_dyn};

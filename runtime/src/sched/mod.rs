@@ -22,6 +22,7 @@ pub(crate) mod park;
 pub(crate) mod poller;
 pub(crate) mod registry;
 pub(crate) mod remote;
+pub(crate) mod shrink;
 mod sigquit;
 pub(crate) mod state;
 pub(crate) mod stw;
@@ -355,6 +356,7 @@ impl Handle {
             .counters
             .snapshot(self.shared.cfg.segment_size as u64);
         c.blocking_threads = self.shared.blocking.threads.load(Relaxed);
+        c.stack_resident = self.shared.pool.resident();
         c
     }
 

@@ -79,6 +79,14 @@ impl ParkState {
         }
     }
 
+    /// True while the task is parked. Any thread may unpark it at any
+    /// moment (which only queues it on its worker), so this is a hint: its
+    /// worker's shrink pass uses it to skip coroutines about to run.
+    #[inline]
+    pub(crate) fn is_parked(&self) -> bool {
+        self.0.load(Relaxed) == PARKED
+    }
+
     /// Unpark: leave a token. True when the task was parked, in which case
     /// the caller must put it back on its worker's run queue (exactly once).
     #[inline]

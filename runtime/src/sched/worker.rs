@@ -38,6 +38,7 @@ use super::blocking::BlockingPool;
 use super::poller::{LocalPoll, PollerShared};
 use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
+use super::shrink::{self, ShrinkPass};
 use super::stw::Stw;
 use super::task::{Body, TaskShared, Unstarted};
 use super::timer::Timers;
@@ -228,6 +229,8 @@ pub(crate) struct Local {
     pub unstarted: LocalDeque<Unstarted>,
     pub timers: RefCell<Timers>,
     pub poll: RefCell<LocalPoll>,
+    /// A coroutine parked since the shrink pass last looked (`shrink.rs`).
+    pub parked_since_pass: Cell<bool>,
 }
 
 thread_local! {
@@ -293,8 +296,8 @@ type Started = CoroState<Arc<dyn Body>, TaskShared>;
 
 /// Slots of the coroutines a worker owns.
 #[derive(Default)]
-struct Slab {
-    entries: Vec<Option<Started>>,
+pub(super) struct Slab {
+    pub(super) entries: Vec<Option<Started>>,
     free: Vec<usize>,
     live: usize,
 }
@@ -346,10 +349,12 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         unstarted: deque,
         timers: RefCell::new(Timers::default()),
         poll: RefCell::new(poll),
+        parked_since_pass: Cell::new(false),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
 
     let mut slab = Slab::default();
+    let mut shrink = ShrinkPass::default();
     let mut due = Vec::new();
     let mut tick: u64 = 0;
     // After a yield, coroutines that have not started go first: yielding
@@ -372,6 +377,14 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         tick = tick.wrapping_add(1);
         if tick.is_multiple_of(POLL_EVERY) && shared.workers[idx].poller.has_sockets() {
             poll_now(&local, Some(std::time::Duration::ZERO));
+        }
+        if tick.is_multiple_of(shrink::CHECK_EVERY) && shrink.pending(&local.parked_since_pass) {
+            shrink.tick(
+                &local.parked_since_pass,
+                &mut slab,
+                ctx.wc(),
+                Instant::now(),
+            );
         }
         match pick(&local, tick, prefer_new) {
             Some(Next::Ready(slot)) => prefer_new = run_slice(&local, &mut slab, slot),
@@ -407,7 +420,14 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 debug_assert_coroutines(&local, &slab);
                 prefer_new = run_slice(&local, &mut slab, slot);
             }
-            None => idle(&local),
+            None => idle(&local, &mut || {
+                shrink.tick(
+                    &local.parked_since_pass,
+                    &mut slab,
+                    ctx.wc(),
+                    Instant::now(),
+                )
+            }),
         }
     }
     shutdown(&local, &mut slab);
@@ -586,6 +606,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         Outcome::Parked => {
             wc.parks.add(1);
             entry.task().stack_bytes.store(entry.chain_bytes(), Relaxed);
+            local.parked_since_pass.set(true);
             if !entry.task().park_state.transition_to_parked() {
                 // Unparked before it finished suspending: run it again.
                 local.ready.borrow_mut().push_back(slot);
@@ -647,7 +668,10 @@ fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
     local.poll.borrow_mut().poll(&me.poller, timeout) > 0
 }
 
-fn idle(local: &Local) {
+/// Nothing to run: spin briefly, then sleep in the poller until a wake-up,
+/// a timer, or the next scavenger or shrink pass (`shrink_pass` runs this
+/// worker's shrink pass if due and says when the next one is).
+fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Duration>) {
     let has_sockets = local.shared.workers[local.idx].poller.has_sockets();
     if has_sockets && poll_now(local, Some(std::time::Duration::ZERO)) {
         return;
@@ -670,6 +694,7 @@ fn idle(local: &Local) {
     // Free segments held here go to the pool to age once in a while.
     local.ctx.flush_own_if_stale();
     s.pool.tick();
+    let shrink_in = shrink_pass();
     let me = &s.workers[local.idx];
     remote::announce_sleep(&me.sleeping);
     s.sleepers.fetch_add(1, SeqCst);
@@ -678,10 +703,10 @@ fn idle(local: &Local) {
         local.ctx.wc().idle_parks.add(1);
         let next = local.timers.borrow().next_deadline();
         let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
-        let wait = match (timer, s.pool.next_pass_in()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wait = [timer, s.pool.next_pass_in(), shrink_in]
+            .into_iter()
+            .flatten()
+            .min();
         poll_now(local, wait);
     }
     me.sleeping.store(false, SeqCst);

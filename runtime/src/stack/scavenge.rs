@@ -69,7 +69,7 @@ impl Pacer {
         }
     }
 
-    fn ns(&self, t: Instant) -> u64 {
+    pub(super) fn ns(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 

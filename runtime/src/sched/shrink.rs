@@ -1,0 +1,168 @@
+//! A worker's paced stack-shrink pass: gives back the stack pages of its
+//! parked coroutines below their saved stack pointers (what one shrink
+//! does, and why it cannot race with the coroutine, is `coro::shrink`'s
+//! contract).
+//!
+//! Contract:
+//! - One [`ShrinkPass`] per worker, used only by that worker's thread in
+//!   its scheduler loop between slices: before it sleeps (`idle`, whose
+//!   sleep ends when the next pass is due) and, on a busy worker, every
+//!   [`CHECK_EVERY`] slices. Never on the switch, park or wake paths: a
+//!   park costs one `Cell` store (`Local::parked_since_pass`).
+//! - Paced: a pass looks at up to [`SCAN_PER_PASS`] slab slots from where
+//!   the last one stopped and shrinks at most [`SHRINKS_PER_PASS`]
+//!   coroutines (a few milliseconds at most); passes that continue a sweep
+//!   of the slab are [`CONTINUE_AFTER`] apart, and sweeps start at least
+//!   [`SHRINK_INTERVAL`] apart. A coroutine is shrunk only when two sweeps
+//!   in a row found it parked without it running in between
+//!   (`coro::ShrinkMark`), so one that parks for less than about
+//!   `SHRINK_INTERVAL` is never touched, and a coroutine is shrunk at most
+//!   once per park. A million parked coroutines on one worker are all
+//!   looked at within a few seconds and shrunk within about a minute
+//!   (20,000 a second).
+//! - Nothing is due while no coroutine parked since the last sweep of the
+//!   slab and that sweep left nothing marked for a later one: an idle
+//!   worker whose coroutines are all shrunk sleeps without wake-ups.
+//! - Bytes given back are counted in the worker's `shrunk` counter
+//!   (`/stack/shrunk:bytes`), written by this thread only.
+//!
+//! ```text
+//!  park ──> due = now + SHRINK_INTERVAL (if nothing was due)
+//!  pass k:    parked & Ran  -> Seen     (sweep leaves work: due again)
+//!  pass k+1:  parked & Seen -> shrink, Shrunk
+//!  resume:    any           -> Ran
+//! ```
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use super::worker::Slab;
+use crate::coro::{self, Shrink};
+use crate::counters::WorkerCounters;
+
+/// Sweeps of the slab start at least this far apart; a coroutine is shrunk
+/// after it stayed parked for about one to two of these.
+pub const SHRINK_INTERVAL: Duration = Duration::from_secs(1);
+/// Passes that continue a sweep are this far apart.
+pub const CONTINUE_AFTER: Duration = Duration::from_millis(50);
+/// Slab slots one pass looks at.
+pub const SCAN_PER_PASS: usize = 64 << 10;
+/// Coroutines one pass shrinks (two syscalls each at most).
+pub const SHRINKS_PER_PASS: usize = 1024;
+/// A busy worker checks whether a pass is due once per this many slices.
+pub const CHECK_EVERY: u64 = 1024;
+
+/// Test hook: switch every worker's pass off (a planted bug for the
+/// shrink test).
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Switch the shrink pass of every runtime in the process off or on
+/// (tests: with it off, the shrink test must fail).
+#[cfg(feature = "test-hooks")]
+pub fn set_stack_shrink_enabled(on: bool) {
+    DISABLED.store(!on, Relaxed);
+}
+
+/// One worker's pass state.
+#[derive(Default)]
+pub(super) struct ShrinkPass {
+    /// The next slab slot to look at.
+    cursor: usize,
+    /// The current sweep (from slot 0) marked a coroutine for later.
+    marked: bool,
+    /// When the current sweep started.
+    sweep_start: Option<Instant>,
+    /// When the next pass is due (`None`: nothing to do).
+    due: Option<Instant>,
+}
+
+impl ShrinkPass {
+    /// True when a pass may be due: a coroutine parked since the last one,
+    /// or one is scheduled (cheap: no clock read).
+    #[inline]
+    pub(super) fn pending(&self, parked: &Cell<bool>) -> bool {
+        parked.get() || self.due.is_some()
+    }
+
+    /// Run a pass if one is due at `now`. `parked` is the loop's "a
+    /// coroutine parked since" flag (taken here). Returns how long until
+    /// the next pass is due (`None`: none pending), for an idle sleep.
+    pub(super) fn tick(
+        &mut self,
+        parked: &Cell<bool>,
+        slab: &mut Slab,
+        wc: &WorkerCounters,
+        now: Instant,
+    ) -> Option<Duration> {
+        if parked.take() && self.due.is_none() {
+            self.due = Some(now + SHRINK_INTERVAL);
+        }
+        let due = self.due?;
+        if now < due {
+            return Some(due - now);
+        }
+        if DISABLED.load(Relaxed) {
+            self.due = None;
+            return None;
+        }
+        self.due = match self.pass(slab, wc, now) {
+            Left::Sweep => Some(now + CONTINUE_AFTER),
+            Left::NextSweep(start) => Some((start + SHRINK_INTERVAL).max(now + CONTINUE_AFTER)),
+            Left::Nothing => None,
+        };
+        self.due.map(|d| d - now)
+    }
+
+    /// One pass at `now`.
+    fn pass(&mut self, slab: &mut Slab, wc: &WorkerCounters, now: Instant) -> Left {
+        let n = slab.entries.len();
+        if self.cursor >= n {
+            self.cursor = 0;
+        }
+        if self.cursor == 0 {
+            self.marked = false;
+            self.sweep_start = Some(now);
+        }
+        let end = n.min(self.cursor + SCAN_PER_PASS);
+        let (mut shrunk, mut bytes) = (0, 0u64);
+        let mut i = self.cursor;
+        while i < end && shrunk < SHRINKS_PER_PASS {
+            if let Some(st) = slab.entries[i].as_mut() {
+                if st.task().park_state.is_parked() {
+                    match coro::shrink(st) {
+                        Shrink::Marked => self.marked = true,
+                        Shrink::Done(b) => {
+                            shrunk += 1;
+                            bytes += b as u64;
+                        }
+                        Shrink::Already => {}
+                    }
+                }
+            }
+            i += 1;
+        }
+        self.cursor = i;
+        wc.shrunk.add(bytes);
+        if i < n {
+            return Left::Sweep;
+        }
+        // A sweep ended: another one from slot 0 if this one marked a
+        // coroutine to shrink next time.
+        self.cursor = 0;
+        match (std::mem::take(&mut self.marked), self.sweep_start) {
+            (true, Some(start)) => Left::NextSweep(start),
+            _ => Left::Nothing,
+        }
+    }
+}
+
+/// What a pass left for later.
+enum Left {
+    /// The rest of this sweep.
+    Sweep,
+    /// Another sweep (this one started at the given time).
+    NextSweep(Instant),
+    /// Nothing (until a coroutine parks).
+    Nothing,
+}
