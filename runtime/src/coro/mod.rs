@@ -384,14 +384,12 @@ pub(crate) struct CoroState<R, T> {
     spare: Option<Segment>,
     yielder: *const CoYielder,
     id: u64,
+    /// Its interrupt flag is `task.interrupt_flag()` (not cached here:
+    /// every byte of this struct is paid once per parked coroutine).
     task: Arc<T>,
-    /// The task's interrupt flag (points into `task`).
-    flag: *const AtomicBool,
-    /// Stack pointer at its last suspension (0: never suspended); the
-    /// shrink pass keeps every byte above `sp - SHRINK_MARGIN`.
-    sp: usize,
-    /// Where it is in the shrink protocol (`shrink.rs`).
-    shrink: ShrinkMark,
+    /// Where it last suspended and its shrink mark, in one word
+    /// (`shrink.rs`).
+    suspended: Suspended,
 }
 
 impl<R, T> CoroState<R, T> {
@@ -431,7 +429,6 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
     task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
 ) -> CoroState<R, T> {
-    let flag: *const AtomicBool = task.interrupt_flag();
     let state = SegState {
         seg_bottom: NonZeroUsize::new(seg.bottom()),
         class: seg.class(),
@@ -449,13 +446,11 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         yielder: std::ptr::null(),
         id,
         task,
-        flag,
-        sp: 0,
-        shrink: ShrinkMark::Ran,
+        suspended: Suspended::NEVER,
     }
 }
 
-fn enter<R, T: 'static>(st: &mut CoroState<R, T>) {
+fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
         c.seg.set(st.seg);
         c.spare.set(st.spare.take());
@@ -463,7 +458,7 @@ fn enter<R, T: 'static>(st: &mut CoroState<R, T>) {
         c.id.set(st.id);
         c.task.set(Arc::as_ptr(&st.task).cast());
         c.task_type.set(Some(TypeId::of::<T>()));
-        c.interrupt.set(st.flag);
+        c.interrupt.set(st.task.interrupt_flag());
     });
 }
 
@@ -472,7 +467,8 @@ fn leave<R, T>(st: &mut CoroState<R, T>) {
         st.seg = c.seg.replace(SegState::OFF);
         st.spare = c.spare.take();
         st.yielder = c.yielder.replace(std::ptr::null());
-        st.sp = c.suspend_sp.replace(0);
+        // A fresh record (mark `Ran`): it has run since any pass looked.
+        st.suspended = Suspended::at(c.suspend_sp.replace(0));
         c.task.set(std::ptr::null());
         c.id.set(0);
         c.interrupt.set(std::ptr::null());
@@ -539,8 +535,7 @@ pub(crate) fn interrupt_requested() -> bool {
 }
 
 /// Run a coroutine until it yields, parks or finishes.
-pub(crate) fn resume<R, T: 'static>(st: &mut CoroState<R, T>) -> Outcome<R> {
-    st.shrink = ShrinkMark::Ran;
+pub(crate) fn resume<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) -> Outcome<R> {
     enter(st);
     let r = st.co.resume(());
     leave(st);
@@ -574,7 +569,7 @@ pub(crate) fn finish<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
 
 /// Unwind a suspended coroutine (its destructors run on this worker), then
 /// give back its segments.
-pub(crate) fn destroy<R, T: 'static>(ctx: &StackCtx, mut st: CoroState<R, T>) {
+pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, mut st: CoroState<R, T>) {
     if !st.co.done() {
         enter(&mut st);
         CUR.with(|c| c.unwinding.set(true));
@@ -698,6 +693,7 @@ mod system;
 
 pub(crate) use grow::checkpoint;
 pub use grow::{grow, remaining_stack};
-pub(crate) use shrink::{shrink, Shrink, ShrinkMark};
+use shrink::Suspended;
+pub(crate) use shrink::{shrink, Shrink};
 pub use system::system_stack;
 pub(crate) use system::{install_panic_hook, system_stack_dyn};

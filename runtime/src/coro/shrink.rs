@@ -33,11 +33,12 @@
 //! - Only resident pages are counted (`/stack/shrunk:bytes`): `mincore`
 //!   finds them first, and a range with none is not advised at all (one
 //!   syscall instead of two for the common coroutine that never went deep).
-//! - Each coroutine carries a [`ShrinkMark`]: `resume` sets it to `Ran`; a
-//!   pass that finds it parked and `Ran` only marks it `Seen`; a later pass
-//!   that still finds it `Seen` shrinks it and marks it `Shrunk`. So a
-//!   coroutine is shrunk at most once per park, and only after it stayed
-//!   parked across two passes.
+//! - Each coroutine carries a [`ShrinkMark`] (in the low bits of its
+//!   [`Suspended`] word, beside the recorded stack pointer): every slice
+//!   ends with it `Ran`; a pass that finds it parked and `Ran` only marks
+//!   it `Seen`; a later pass that still finds it `Seen` shrinks it and
+//!   marks it `Shrunk`. So a coroutine is shrunk at most once per park,
+//!   and only after it stayed parked across two passes.
 //!
 //! ```text
 //!   current segment of a parked coroutine
@@ -67,11 +68,46 @@ pub const SHRINK_MARGIN: usize = 8 << 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ShrinkMark {
     /// Resumed since a pass last looked at it.
-    Ran,
+    Ran = 0,
     /// Found parked by a pass, not resumed since.
-    Seen,
+    Seen = 1,
     /// Shrunk during this park.
-    Shrunk,
+    Shrunk = 2,
+}
+
+/// The stack pointer a coroutine last suspended at, rounded down to 16
+/// bytes (0: never suspended), with its [`ShrinkMark`] in the low bits:
+/// one word per coroutine, where a separate mark would cost another (a
+/// parked coroutine pays for every byte of its `CoroState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Suspended(usize);
+
+impl Suspended {
+    /// Not suspended yet; mark `Ran`.
+    pub(crate) const NEVER: Suspended = Suspended(0);
+
+    /// Suspended at `sp`; mark `Ran`. Rounding down keeps more bytes, not
+    /// fewer.
+    #[inline]
+    pub(crate) fn at(sp: usize) -> Suspended {
+        Suspended(sp & !15)
+    }
+
+    fn sp(self) -> usize {
+        self.0 & !15
+    }
+
+    fn mark(self) -> ShrinkMark {
+        match self.0 & 3 {
+            0 => ShrinkMark::Ran,
+            1 => ShrinkMark::Seen,
+            _ => ShrinkMark::Shrunk,
+        }
+    }
+
+    fn with(self, m: ShrinkMark) -> Suspended {
+        Suspended(self.sp() | m as usize)
+    }
 }
 
 /// What one look at a parked coroutine did.
@@ -89,14 +125,15 @@ pub(crate) enum Shrink {
 /// Look at a parked coroutine (see the module contract: its own worker,
 /// between slices) and shrink it if it stayed parked since the last look.
 pub(crate) fn shrink<R, T>(st: &mut CoroState<R, T>) -> Shrink {
-    match st.shrink {
+    match st.suspended.mark() {
         ShrinkMark::Shrunk => return Shrink::Already,
         ShrinkMark::Ran => {
-            st.shrink = ShrinkMark::Seen;
+            st.suspended = st.suspended.with(ShrinkMark::Seen);
             return Shrink::Marked;
         }
-        ShrinkMark::Seen => st.shrink = ShrinkMark::Shrunk,
+        ShrinkMark::Seen => st.suspended = st.suspended.with(ShrinkMark::Shrunk),
     }
+    let sp = st.suspended.sp();
     let running = current_id();
     if running != 0 {
         fatal!(
@@ -104,21 +141,20 @@ pub(crate) fn shrink<R, T>(st: &mut CoroState<R, T>) -> Shrink {
             st.id
         );
     }
-    if st.co.done() || st.sp == 0 {
+    if st.co.done() || sp == 0 {
         return Shrink::Done(0);
     }
     let Some(bottom) = st.seg.seg_bottom.map(NonZeroUsize::get) else {
         fatal!("parked coroutine {} is on no segment", st.id);
     };
     let top = bottom + stack_bytes(st.seg.class);
-    if !(bottom..top).contains(&st.sp) {
+    if !(bottom..top).contains(&sp) {
         fatal!(
-            "parked coroutine {} saved sp {:#x} outside its segment {bottom:#x}..{top:#x}",
-            st.id,
-            st.sp
+            "parked coroutine {} saved sp {sp:#x} outside its segment {bottom:#x}..{top:#x}",
+            st.id
         );
     }
-    let mut bytes = give_back(st.id, bottom, st.sp.saturating_sub(SHRINK_MARGIN));
+    let mut bytes = give_back(st.id, bottom, sp.saturating_sub(SHRINK_MARGIN));
     let alt = st.seg.alt;
     if let Some(ab) = alt.bottom {
         bytes += give_back(st.id, ab.get(), alt.top);

@@ -6,12 +6,15 @@
 //! Contract:
 //! - One [`ShrinkPass`] per worker, used only by that worker's thread in
 //!   its scheduler loop between slices: before it sleeps (`idle`, whose
-//!   sleep ends when the next pass is due) and, on a busy worker, every
-//!   [`CHECK_EVERY`] slices. Never on the switch, park or wake paths: a
+//!   sleep ends when the next pass is due) and, on a busy worker, when one
+//!   is due at a check every [`CHECK_EVERY`] slices — at most one busy
+//!   pass per `SHRINK_INTERVAL`, with the smaller [`BUSY`] budget, so
+//!   coroutines that run are not held up (a busy worker's sweeps are slow;
+//!   idle time does the bulk). Never on the switch, park or wake paths: a
 //!   park costs one `Cell` store (`Local::parked_since_pass`).
-//! - Paced: a pass looks at up to [`SCAN_PER_PASS`] slab slots from where
-//!   the last one stopped and shrinks at most [`SHRINKS_PER_PASS`]
-//!   coroutines (a few milliseconds at most); passes that continue a sweep
+//! - Paced: a pass looks at up to [`IDLE`]`.scan` slab slots from where
+//!   the last one stopped and shrinks at most [`IDLE`]`.shrinks`
+//!   coroutines (a millisecond or two); passes that continue a sweep
 //!   of the slab are [`CONTINUE_AFTER`] apart, and sweeps start at least
 //!   [`SHRINK_INTERVAL`] apart. A coroutine is shrunk only when two sweeps
 //!   in a row found it parked without it running in between
@@ -46,10 +49,27 @@ use crate::counters::WorkerCounters;
 pub const SHRINK_INTERVAL: Duration = Duration::from_secs(1);
 /// Passes that continue a sweep are this far apart.
 pub const CONTINUE_AFTER: Duration = Duration::from_millis(50);
-/// Slab slots one pass looks at.
-pub const SCAN_PER_PASS: usize = 64 << 10;
-/// Coroutines one pass shrinks (two syscalls each at most).
-pub const SHRINKS_PER_PASS: usize = 1024;
+/// Slab slots one pass looks at, and coroutines it shrinks (two syscalls
+/// each at most): about a millisecond or two.
+pub const IDLE: Budget = Budget {
+    scan: 64 << 10,
+    shrinks: 1024,
+};
+/// The same for a pass on a busy worker (at most one per
+/// `SHRINK_INTERVAL`): tens of microseconds.
+pub const BUSY: Budget = Budget {
+    scan: 4 << 10,
+    shrinks: 64,
+};
+
+/// How much one pass may do.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Slab slots looked at.
+    pub scan: usize,
+    /// Coroutines shrunk.
+    pub shrinks: usize,
+}
 /// A busy worker checks whether a pass is due once per this many slices.
 pub const CHECK_EVERY: u64 = 1024;
 
@@ -75,6 +95,8 @@ pub(super) struct ShrinkPass {
     sweep_start: Option<Instant>,
     /// When the next pass is due (`None`: nothing to do).
     due: Option<Instant>,
+    /// No busy pass before this.
+    busy_after: Option<Instant>,
 }
 
 impl ShrinkPass {
@@ -95,6 +117,35 @@ impl ShrinkPass {
         wc: &WorkerCounters,
         now: Instant,
     ) -> Option<Duration> {
+        self.tick_with(parked, slab, wc, now, IDLE)
+    }
+
+    /// [`tick`](Self::tick) on a busy worker: at most one pass per
+    /// `SHRINK_INTERVAL`, with the [`BUSY`] budget.
+    pub(super) fn tick_busy(
+        &mut self,
+        parked: &Cell<bool>,
+        slab: &mut Slab,
+        wc: &WorkerCounters,
+        now: Instant,
+    ) {
+        if self.busy_after.is_some_and(|t| now < t) {
+            return;
+        }
+        if self.due.is_some_and(|d| now >= d) {
+            self.busy_after = Some(now + SHRINK_INTERVAL);
+        }
+        self.tick_with(parked, slab, wc, now, BUSY);
+    }
+
+    fn tick_with(
+        &mut self,
+        parked: &Cell<bool>,
+        slab: &mut Slab,
+        wc: &WorkerCounters,
+        now: Instant,
+        budget: Budget,
+    ) -> Option<Duration> {
         if parked.take() && self.due.is_none() {
             self.due = Some(now + SHRINK_INTERVAL);
         }
@@ -106,7 +157,7 @@ impl ShrinkPass {
             self.due = None;
             return None;
         }
-        self.due = match self.pass(slab, wc, now) {
+        self.due = match self.pass(slab, wc, now, budget) {
             Left::Sweep => Some(now + CONTINUE_AFTER),
             Left::NextSweep(start) => Some((start + SHRINK_INTERVAL).max(now + CONTINUE_AFTER)),
             Left::Nothing => None,
@@ -115,7 +166,7 @@ impl ShrinkPass {
     }
 
     /// One pass at `now`.
-    fn pass(&mut self, slab: &mut Slab, wc: &WorkerCounters, now: Instant) -> Left {
+    fn pass(&mut self, slab: &mut Slab, wc: &WorkerCounters, now: Instant, budget: Budget) -> Left {
         let n = slab.entries.len();
         if self.cursor >= n {
             self.cursor = 0;
@@ -124,10 +175,10 @@ impl ShrinkPass {
             self.marked = false;
             self.sweep_start = Some(now);
         }
-        let end = n.min(self.cursor + SCAN_PER_PASS);
+        let end = n.min(self.cursor + budget.scan);
         let (mut shrunk, mut bytes) = (0, 0u64);
         let mut i = self.cursor;
-        while i < end && shrunk < SHRINKS_PER_PASS {
+        while i < end && shrunk < budget.shrinks {
             if let Some(st) = slab.entries[i].as_mut() {
                 if st.task().park_state.is_parked() {
                     match coro::shrink(st) {

@@ -379,7 +379,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             poll_now(&local, Some(std::time::Duration::ZERO));
         }
         if tick.is_multiple_of(shrink::CHECK_EVERY) && shrink.pending(&local.parked_since_pass) {
-            shrink.tick(
+            shrink.tick_busy(
                 &local.parked_since_pass,
                 &mut slab,
                 ctx.wc(),
