@@ -285,10 +285,19 @@ fn blocking_destructor_child() {
     let rt = rt(1);
     let (_tx, rx) = channel::<u32>(0);
     let (_tx2, rx2) = channel::<u32>(0);
+    let started = Arc::new(AtomicBool::new(false));
+    let started2 = started.clone();
     let h = rt.spawn(move || {
         let _b = BlocksInDrop(Some(rx));
+        started2.store(true, SeqCst);
         let _ = rx2.recv();
     });
+    // Cancelled before it starts, it would never start (and its
+    // destructor never block): wait until it runs, however loaded the
+    // machine is, then give it a moment to park.
+    while !started.load(SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     std::thread::sleep(Duration::from_millis(20));
     h.cancel();
     let _ = h.join();
