@@ -362,6 +362,9 @@ pub(crate) struct Config {
     /// Usable bytes of the first segment, a power of two.
     pub segment_size: usize,
     pub max_stack: usize,
+    /// Where `max_stack` came from: `Builder::max_stack`, `BAMBOO_MAX_STACK`,
+    /// or `""` for the default (for the error of a check made at start).
+    pub max_stack_from: &'static str,
     pub debug: DebugFlags,
     /// Cap on blocking-pool threads.
     pub blocking_threads: usize,
@@ -496,10 +499,18 @@ impl Builder {
             &check_blocking,
             DEFAULT_BLOCKING_THREADS,
         )?;
+        let max_stack_from = if self.max_stack.is_some() {
+            "Builder::max_stack"
+        } else if env(ENV_MAX_STACK).is_some() {
+            ENV_MAX_STACK
+        } else {
+            ""
+        };
         Ok(Config {
             workers,
             segment_size: segment,
             max_stack,
+            max_stack_from,
             debug,
             blocking_threads,
         })

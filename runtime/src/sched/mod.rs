@@ -67,8 +67,41 @@ impl Builder {
     /// setting and its value; [`Error::Os`] when a worker thread or its
     /// stack cannot be created.
     pub fn build(&mut self) -> Result<Runtime, Error> {
-        Runtime::start(self.resolve_process_env()?)
+        let cfg = self.resolve_process_env()?;
+        check_max_stack_covers_a_grow(&cfg)?;
+        Runtime::start(cfg)
     }
+}
+
+/// `max_stack` must allow at least one grow: the first segment plus the
+/// segment its first check point switches to (both with their red zones).
+/// Below that, every grow would panic.
+fn check_max_stack_covers_a_grow(cfg: &Config) -> Result<(), Error> {
+    let Some(min) = crate::stack::class_of(cfg.segment_size).map(crate::stack::min_chain_to_grow)
+    else {
+        return Ok(()); // an unusable segment size is reported by the worker's stack setup
+    };
+    if cfg.max_stack >= min {
+        return Ok(());
+    }
+    let reason = format!(
+        "stack limit must be at least {min} bytes with a first segment of {} bytes: \
+         the first segment plus one grown segment, red zones included",
+        cfg.segment_size
+    );
+    let value = cfg.max_stack.to_string();
+    Err(match cfg.max_stack_from {
+        "Builder::max_stack" => Error::InvalidConfig {
+            setting: "Builder::max_stack",
+            value,
+            reason,
+        },
+        _ => Error::InvalidEnv {
+            var: crate::config::ENV_MAX_STACK,
+            value: std::env::var(crate::config::ENV_MAX_STACK).unwrap_or(value),
+            reason,
+        },
+    })
 }
 
 /// A bamboo runtime: worker threads running coroutines.
@@ -331,16 +364,44 @@ impl Handle {
     }
 
     /// Stop every other worker at a safe point (between coroutine slices)
-    /// until the guard is dropped. The caller's own worker keeps running it.
+    /// until the guard is dropped.
+    ///
+    /// Called from a coroutine, that coroutine's own worker does not stop:
+    /// it keeps running its coroutines, so the holder may yield, sleep,
+    /// spawn and join what it spawned while holding the guard. The holder
+    /// may stop the world again (a metrics read does): the guards nest, and
+    /// the world restarts when the outermost one is dropped.
     ///
     /// A coroutine that runs without yielding delays the stop until it
     /// yields, parks or finishes (there is no preemption). While holding the
-    /// guard, do not wait for work that needs another worker (joining a
-    /// coroutine that lives there would wait for ever, as in Go). Dropping
-    /// the runtime ends the stop for its workers.
+    /// guard, do not wait for work that only another worker can do (joining
+    /// a coroutine that started there, or any coroutine from a plain
+    /// thread: that `join` panics rather than wait for ever). Dropping the
+    /// runtime ends the stop for its workers.
+    ///
+    /// ```
+    /// let rt = bamboo::Runtime::builder().workers(2).build()?;
+    /// let h = rt.handle();
+    /// rt.block_on(move || {
+    ///     let _stw = h.stop_the_world();
+    ///     let child = bamboo::spawn(|| 1); // runs on this worker
+    ///     bamboo::sleep(std::time::Duration::from_millis(1));
+    ///     assert_eq!(child.join().unwrap(), 1);
+    /// });
+    /// # Ok::<(), bamboo::Error>(())
+    /// ```
     pub fn stop_the_world(&self) -> StopTheWorld {
-        self.shared.stw_lock.acquire();
-        self.shared.stop_world();
+        let me = holder_key();
+        let stw = &self.shared.stw;
+        if stw.holder.load(Relaxed) == me {
+            stw.depth.fetch_add(1, Relaxed);
+        } else {
+            self.shared.stw_lock.acquire();
+            stw.holder.store(me, Relaxed);
+            task::note_thread_stop(1);
+            stw.depth.store(1, Relaxed);
+            self.shared.stop_world();
+        }
         StopTheWorld {
             shared: self.shared.clone(),
             _not_send: PhantomData,
@@ -415,8 +476,29 @@ pub struct StopTheWorld {
 
 impl Drop for StopTheWorld {
     fn drop(&mut self) {
-        self.shared.start_world();
-        self.shared.stw_lock.release();
+        let stw = &self.shared.stw;
+        if stw.depth.fetch_sub(1, Relaxed) == 1 {
+            stw.holder.store(0, Relaxed);
+            task::note_thread_stop(-1);
+            self.shared.start_world();
+            self.shared.stw_lock.release();
+        }
+    }
+}
+
+/// Who is asking for a stop: the running coroutine's id, or (on a plain
+/// thread or a worker's own stack) a per-thread number with the top bit
+/// set. Never 0. A guard is `!Send`, so its holder drops it as the same
+/// key.
+pub(crate) fn holder_key() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static THREAD_KEY: u64 = (1 << 63) | NEXT_THREAD.fetch_add(1, Relaxed);
+    }
+    match task::current() {
+        Some(t) => t.id,
+        None => THREAD_KEY.with(|k| *k),
     }
 }
 
@@ -549,7 +631,9 @@ pub fn yield_now() {
 }
 
 /// Sleep for `d`: parks the coroutine (its worker runs others) or, on a
-/// plain thread, `std::thread::sleep`. `sleep(Duration::ZERO)` returns at once.
+/// plain thread, `std::thread::sleep`. `sleep(Duration::ZERO)` returns at
+/// once; a `d` too large for an `Instant` (`Duration::MAX`) sleeps for ever,
+/// that is until the runtime shuts down, as `std::thread::sleep` does.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -565,7 +649,13 @@ pub fn sleep(d: Duration) {
             std::thread::sleep(d);
             return;
         }
-        let deadline = Instant::now() + d;
+        let Some(deadline) = Instant::now().checked_add(d) else {
+            // No deadline to wait for: nothing wakes this park but the
+            // runtime's shutdown (which unwinds it).
+            loop {
+                park::park();
+            }
+        };
         while Instant::now() < deadline {
             park::park_until(deadline, wait::Wait::Sleep);
         }

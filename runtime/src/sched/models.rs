@@ -145,7 +145,7 @@ fn stw_exit_during_stop() {
         thread::spawn(move || {
             loop {
                 if stw.requested.load(Acquire) {
-                    stw.park_here(&shutdown);
+                    stw.park_here(&shutdown, 0);
                 }
                 if shutdown.load(Acquire) {
                     break;
@@ -160,7 +160,7 @@ fn stw_exit_during_stop() {
     let stopper = {
         let (stw, in_slice) = (stw.clone(), in_slice.clone());
         thread::spawn(move || {
-            stw.stop(1, || {});
+            stw.stop(1, usize::MAX, || {});
             assert!(!in_slice.load(SeqCst), "a slice runs in a stopped world");
             stw.start();
         })

@@ -23,19 +23,33 @@
 //!   lock; requested = false;                            stopped += 1; notify
 //!   notify all
 //! ```
+//! - The worker of a coroutine that holds the stop (`holder_worker`, set
+//!   by [`Stw::stop`] before `requested` is raised and reset by
+//!   [`Stw::start`]) does not stop: it keeps running its own coroutines,
+//!   so the holder may yield, sleep, or join a coroutine it spawned.
+//! - `holder` and `depth` let the holder stop the world again (a metrics
+//!   read does): its guards nest. Only the holder writes them.
+//!
 //! Model-checked in `sched/models.rs` (a worker exiting while a stop is
 //! requested).
 
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
 
-use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use crate::loom::sync::{Condvar, Mutex};
 use crate::loom::{planted, Bug};
 
 /// The rendezvous state of one runtime (see the module docs).
 pub(crate) struct Stw {
     pub requested: AtomicBool,
+    /// Index of the worker whose coroutine holds the stop (`usize::MAX`:
+    /// none, or a plain thread holds it).
+    pub holder_worker: AtomicUsize,
+    /// Who holds the runtime's STW semaphore (`sched::holder_key`), 0 when
+    /// nobody, and how many guards that holder has.
+    pub holder: AtomicU64,
+    pub depth: AtomicUsize,
     stopped: Mutex<usize>,
     cv: Condvar,
 }
@@ -44,15 +58,27 @@ impl Stw {
     pub(crate) fn new() -> Stw {
         Stw {
             requested: AtomicBool::new(false),
+            holder_worker: AtomicUsize::new(usize::MAX),
+            holder: AtomicU64::new(0),
+            depth: AtomicUsize::new(0),
             stopped: Mutex::new(0),
             cv: Condvar::new(),
         }
     }
 
+    /// True when worker `idx` must stop at its next safe point: a stop is
+    /// requested and its holder is not a coroutine of `idx`.
+    #[inline]
+    pub(crate) fn stops(&self, idx: usize) -> bool {
+        self.requested.load(Acquire) && self.holder_worker.load(Acquire) != idx
+    }
+
     /// Raise the request and wait until `expected` workers are stopped or
-    /// gone. `wake_all` wakes every worker (repeated in case one went to
-    /// sleep between the flag and its check).
-    pub(crate) fn stop(&self, expected: usize, wake_all: impl Fn()) {
+    /// gone; `holder_worker` (the stopper's own worker, or `usize::MAX`)
+    /// keeps running. `wake_all` wakes every worker (repeated in case one
+    /// went to sleep between the flag and its check).
+    pub(crate) fn stop(&self, expected: usize, holder_worker: usize, wake_all: impl Fn()) {
+        self.holder_worker.store(holder_worker, SeqCst);
         self.requested.store(true, SeqCst);
         wake_all();
         let mut g = self.stopped.lock();
@@ -68,16 +94,20 @@ impl Stw {
     pub(crate) fn start(&self) {
         let _g = self.stopped.lock();
         self.requested.store(false, SeqCst);
+        self.holder_worker.store(usize::MAX, SeqCst);
         self.cv.notify_all();
     }
 
-    /// A worker at a safe point: count it stopped and wait until the world
-    /// restarts or the runtime shuts down (`shutdown`).
-    pub(crate) fn park_here(&self, shutdown: &AtomicBool) {
+    /// Worker `idx` at a safe point: count it stopped and wait until the
+    /// world restarts or the runtime shuts down (`shutdown`).
+    pub(crate) fn park_here(&self, shutdown: &AtomicBool, idx: usize) {
         let mut g = self.stopped.lock();
         *g += 1;
         self.cv.notify_all();
-        while self.requested.load(SeqCst) && !shutdown.load(SeqCst) {
+        while self.requested.load(SeqCst)
+            && self.holder_worker.load(SeqCst) != idx
+            && !shutdown.load(SeqCst)
+        {
             self.cv.wait(&mut g);
         }
         *g -= 1;

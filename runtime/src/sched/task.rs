@@ -143,6 +143,24 @@ pub(crate) fn take_unwound() -> Option<Arc<dyn Body>> {
     UNWOUND.with(Cell::take)
 }
 
+thread_local! {
+    /// Stops held by this plain thread (not by a coroutine running on it).
+    static THREAD_STOPS: Cell<isize> = const { Cell::new(0) };
+}
+
+/// A stop was taken (`+1`) or released (`-1`); counted only for a plain
+/// thread, whose waits nothing can end while every worker is stopped.
+pub(crate) fn note_thread_stop(delta: isize) {
+    if current().is_none() {
+        THREAD_STOPS.with(|c| c.set(c.get() + delta));
+    }
+}
+
+/// True when the caller is a plain thread holding a stop.
+fn thread_holds_stop() -> bool {
+    current().is_none() && THREAD_STOPS.with(|c| c.get() > 0)
+}
+
 /// The task of the running coroutine (`None` on a plain thread or in the
 /// scheduler loop): the payload the worker attached at `coro::start`.
 #[inline]
@@ -286,6 +304,12 @@ impl<T> JoinSlot<T> {
                         Some(r) => return r,
                         None => fatal!("a finished coroutine's join slot has no result"),
                     }
+                }
+                if thread_holds_stop() {
+                    panic!(
+                        "JoinHandle::join on a plain thread that holds a StopTheWorld guard: \
+                         every worker is stopped, so the coroutine can never finish"
+                    );
                 }
                 s.waiter = Some(park::current_unparker());
             }

@@ -178,7 +178,8 @@ impl Shared {
     pub(crate) fn stop_world(self: &Arc<Self>) {
         let me = self.current_worker();
         let expected = self.workers.len() - usize::from(me.is_some());
-        self.stw.stop(expected, || self.unpark_all());
+        self.stw
+            .stop(expected, me.unwrap_or(usize::MAX), || self.unpark_all());
         self.counters.global.stw.fetch_add(1, Relaxed);
     }
 
@@ -198,7 +199,7 @@ impl Shared {
     /// Park this worker while the world is stopped.
     fn stopped_here(&self, ctx: &StackCtx) {
         ctx.release_cache();
-        self.stw.park_here(&self.shutdown);
+        self.stw.park_here(&self.shutdown, ctx.idx);
         ctx.acquire_cache();
     }
 
@@ -361,7 +362,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     // lets *every* other coroutine run, as in Go.
     let mut prefer_new = false;
     loop {
-        if shared.stw.requested.load(Acquire) {
+        if shared.stw.stops(idx) {
             shared.stopped_here(&ctx);
         }
         if shared.shutdown.load(Acquire) {
@@ -652,7 +653,7 @@ fn has_work(local: &Local) -> bool {
         || !local.unstarted.is_empty()
         || !s.injector.is_empty()
         || s.stealers.iter().any(|st| !st.is_empty())
-        || s.stw.requested.load(SeqCst)
+        || s.stw.stops(local.idx)
         || s.shutdown.load(SeqCst)
         || local
             .timers

@@ -93,12 +93,18 @@ pub fn class_of(bytes: usize) -> Option<u8> {
 
 /// The class of the segment a grow from a segment of `cur` asks for.
 #[inline]
-pub(crate) fn grow_class(cur: u8) -> u8 {
+pub(crate) const fn grow_class(cur: u8) -> u8 {
     if cur >= GROW_CAP_CLASS {
         cur
     } else {
         cur + 1
     }
+}
+
+/// Stack bytes of a chain that has grown once from a first segment of
+/// `class`: the smallest `max_stack` with which a grow can succeed.
+pub(crate) const fn min_chain_to_grow(class: u8) -> usize {
+    stack_bytes(class) + stack_bytes(grow_class(class))
 }
 
 /// One stack segment: a move-only handle to a slot of a chunk.

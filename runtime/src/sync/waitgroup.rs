@@ -49,9 +49,18 @@ impl WaitGroup {
     }
 
     /// Add `n` to the counter.
+    ///
+    /// # Panics
+    /// If the counter would pass `usize::MAX` (the counter is left as it
+    /// was), like Go's "WaitGroup counter overflow".
     pub fn add(&self, n: usize) {
         crate::coro::checkpoint(|| {
-            self.count.fetch_add(n, AcqRel);
+            if let Err(c) = self
+                .count
+                .fetch_update(AcqRel, Acquire, |c| c.checked_add(n))
+            {
+                panic!("WaitGroup::add: counter overflow ({c} + {n} > usize::MAX)");
+            }
         })
     }
 
