@@ -26,9 +26,10 @@ pub mod sync;
 pub mod time;
 
 pub use config::{parse_size, Builder, DebugFlags};
-pub use coro::{grow, remaining_stack, system_stack};
+pub use coro::{grow, grow_with, remaining_stack, system_stack};
 pub use error::{Error, JoinError};
 pub use sched::blocking::blocking;
+pub use sched::coroutine;
 pub use sched::{
     sleep, spawn, yield_now, CoroutineInfo, CoroutineState, Handle, JoinHandle, Runtime,
     StopTheWorld,

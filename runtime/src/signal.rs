@@ -72,6 +72,8 @@ static PREV_SET: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(fals
 pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        let bt = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        BACKTRACE.store(bt, Release);
         for (i, &sig) in SIGNALS.iter().enumerate() {
             // SAFETY: an all-zero `sigaction` is a valid value (SIG_DFL, empty
             // mask, no flags); it is only used as an out-parameter here.
@@ -132,11 +134,56 @@ fn guard_hit(info: *const siginfo_t) -> Option<(usize, GuardHit)> {
     lookup_guard(addr).map(|hit| (addr, hit))
 }
 
-/// Write the overflow line to stderr and abort. Async-signal-safe.
+/// Write the overflow report to stderr, then (with `RUST_BACKTRACE` set)
+/// the overflowing coroutine's backtrace, and abort. Async-signal-safe up
+/// to the backtrace (see the module docs for what the backtrace is not).
 fn report_and_abort(addr: usize, hit: GuardHit) -> ! {
+    let id = crate::coro::current_id();
     let mut line = Line::new();
-    format_report(&mut line, crate::coro::current_id(), addr, hit);
-    let bytes = line.as_bytes();
+    format_report(&mut line, id, addr, hit);
+    write_stderr(line.as_bytes());
+    if hit.kind == GuardKind::Segment {
+        let mut line = Line::new();
+        let (name, chain, max_stack) = crate::coro::report_info();
+        format_advice(&mut line, id, name, chain, max_stack);
+        write_stderr(line.as_bytes());
+    }
+    if BACKTRACE.load(Acquire) {
+        backtrace(id);
+    }
+    // SAFETY: abort(3) is async-signal-safe and takes no arguments.
+    unsafe { libc::abort() }
+}
+
+/// `RUST_BACKTRACE` was set (and not `0`) when the handler was installed.
+static BACKTRACE: AtomicBool = AtomicBool::new(false);
+
+/// Print the backtrace of the faulting thread (the overflowing coroutine's
+/// frames, through the kernel's signal frame) on this worker's system
+/// stack, which is free while a coroutine segment overflows and has room
+/// for the symboliser. Not async-signal-safe: it allocates, reads debug
+/// info and takes std's stderr lock. Two defences against the hang that
+/// could cause (the fault interrupted malloc or a stderr write on this
+/// thread): `SIGALRM` is reset to its default action and armed for a few
+/// seconds, so the process dies anyway; the abort follows either way.
+fn backtrace(id: u64) {
+    reset_default(libc::SIGALRM);
+    // SAFETY: alarm(2) is async-signal-safe.
+    unsafe { libc::alarm(BACKTRACE_SECONDS) };
+    crate::coro::on_report_stack(&mut || {
+        let bt = std::backtrace::Backtrace::force_capture();
+        use std::io::Write;
+        let mut err = std::io::stderr();
+        let _ = writeln!(err, "bamboo: backtrace of coroutine {id} (innermost first; the coroutine's frames follow the handler's and the signal frame):\n{bt}");
+        let _ = err.flush();
+    });
+}
+
+/// How long the backtrace of an overflow may take before `SIGALRM` ends
+/// the process.
+const BACKTRACE_SECONDS: libc::c_uint = 10;
+
+fn write_stderr(bytes: &[u8]) {
     let mut off = 0;
     while off < bytes.len() {
         let rest = &bytes[off..];
@@ -151,8 +198,6 @@ fn report_and_abort(addr: usize, hit: GuardHit) -> ! {
             break;
         }
     }
-    // SAFETY: abort(3) is async-signal-safe and takes no arguments.
-    unsafe { libc::abort() }
 }
 
 /// Hand a fault that is not a guard hit to the action we replaced.
@@ -246,17 +291,44 @@ fn format_report(line: &mut Line, id: u64, addr: usize, hit: GuardHit) {
     line.push_str("\n");
 }
 
+/// The second line of a segment overflow report: the coroutine's name, the
+/// stack it had, and what to do about it.
+fn format_advice(line: &mut Line, id: u64, name: &[u8], chain: usize, max_stack: usize) {
+    line.push_str("bamboo: coroutine ");
+    line.push_dec(id);
+    if !name.is_empty() {
+        line.push_str(" \"");
+        for &b in name.iter().take(64) {
+            line.push(b);
+        }
+        line.push_str("\"");
+    }
+    line.push_str(" had ");
+    line.push_dec(chain as u64);
+    line.push_str(" bytes of stack (its segments; max_stack ");
+    line.push_dec(max_stack as u64);
+    line.push_str(
+        ") and ran past it between check points. Fix: wrap the deep call in \
+         bamboo::grow_with(bytes, || ...), spawn it with \
+         bamboo::coroutine::Builder::new().stack_size(bytes), or give every coroutine \
+         a larger first segment with BAMBOO_SEGMENT (e.g. BAMBOO_SEGMENT=8m)\n",
+    );
+}
+
 /// A fixed stack buffer formatted by hand: no allocation, no `fmt`, no
 /// panics (bytes past the end are dropped).
 struct Line {
-    buf: [u8; 256],
+    buf: [u8; LINE],
     len: usize,
 }
+
+/// Bytes of a report line (longer lines are cut).
+const LINE: usize = 512;
 
 impl Line {
     const fn new() -> Line {
         Line {
-            buf: [0; 256],
+            buf: [0; LINE],
             len: 0,
         }
     }
@@ -487,10 +559,10 @@ mod tests {
     #[test]
     fn line_truncates_instead_of_panicking() {
         let mut l = Line::new();
-        for _ in 0..100 {
+        for _ in 0..LINE {
             l.push_str("0123456789");
         }
-        assert_eq!(l.as_bytes().len(), 256);
+        assert_eq!(l.as_bytes().len(), LINE);
     }
 
     #[test]

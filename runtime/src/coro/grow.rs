@@ -83,10 +83,50 @@ pub fn grow<R>(f: impl FnOnce() -> R) -> R {
             return grow_split(f);
         }
         if forced {
-            return grow_slow(f, true);
+            return grow_slow(f, true, 0);
         }
     }
     f()
+}
+
+/// Run `f` with at least `min_bytes` of stack free (like stacker's
+/// `maybe_grow`): in place when the current segment has that much left
+/// (and in the stress mode's forced switches' absence), else on a segment
+/// of at least `min_bytes` usable bytes plus the red zone. For code you know
+/// is deep (a parser, a recursive walk) and cannot put check points into.
+///
+/// ```
+/// fn sum(n: u64) -> u64 { if n == 0 { 0 } else { n + sum(n - 1) } }
+/// let rt = bamboo::Runtime::new()?;
+/// // 100,000 frames without a check point: give them 64 MiB.
+/// let s = rt.block_on(|| bamboo::grow_with(64 << 20, || sum(100_000)));
+/// assert_eq!(s, 5_000_050_000);
+/// # Ok::<(), bamboo::Error>(())
+/// ```
+///
+/// Off a coroutine (a plain thread, the system stack) `f` runs in place.
+///
+/// # Panics
+/// When `min_bytes` is larger than the largest segment (64 MiB), with
+/// the value; when the chain would exceed `max_stack` (as [`grow`]).
+#[inline]
+pub fn grow_with<R>(min_bytes: usize, f: impl FnOnce() -> R) -> R {
+    let (bottom, forced) = CUR.with(|c| (c.seg.get().seg_bottom, c.stackmove.get()));
+    let Some(bottom) = bottom else {
+        return f();
+    };
+    let largest = crate::stack::usable(crate::stack::NCLASSES as u8 - 1);
+    if min_bytes > largest {
+        panic!("grow_with({min_bytes}): at most {largest} bytes (the largest segment)");
+    }
+    let left = stack_pointer().saturating_sub(bottom.get());
+    if left >= min_bytes.saturating_add(RED_ZONE) && !forced {
+        return f();
+    }
+    let min_class =
+        crate::stack::class_of(min_bytes.max(crate::stack::MIN_USABLE).next_power_of_two())
+            .unwrap_or(crate::stack::NCLASSES as u8 - 1);
+    grow_slow(f, forced, min_class)
 }
 
 /// The runtime's own check points: [`grow`], after yielding to the worker
@@ -263,7 +303,7 @@ fn grow_split<R>(f: impl FnOnce() -> R) -> R {
         }
     });
     let Some(seg) = hit else {
-        return grow_slow(f, false);
+        return grow_slow(f, false, 0);
     };
     with_worker_counters(|wc| {
         wc.grows.add(1);
@@ -325,7 +365,7 @@ fn run_on<R>(stack: StackRef, f: impl FnOnce() -> R) -> R {
 
 #[inline(never)]
 #[cold]
-fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
+fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool, min_class: u8) -> R {
     let saved = save();
     with_worker_counters(|wc| {
         wc.grows.add(1);
@@ -337,7 +377,9 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
     // the point where it was left. Forced switches ping-pong between two
     // segments this way, so the stress mode costs frames, not segments.
     let alt = saved.alt;
-    if let Some(alt_bottom) = alt.bottom.filter(|b| alt.top >= b.get() + 2 * RED_ZONE) {
+    let alt_room =
+        (2 * RED_ZONE).max(crate::stack::stack_bytes(min_class) * usize::from(min_class > 0));
+    if let Some(alt_bottom) = alt.bottom.filter(|b| alt.top >= b.get() + alt_room) {
         // SAFETY: alt_bottom..alt.top is the unused part of a segment of
         // this coroutine's chain (below every live frame on it, guard below
         // it), and it stays in the chain while `f` runs.
@@ -351,7 +393,7 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool) -> R {
         let _frame = AltFrame(saved);
         return run_on(stack, f);
     }
-    let want = grow_class(saved.class);
+    let want = grow_class(saved.class).max(min_class);
     let seg = match CUR.with(|c| c.spare.take()) {
         Some(s) if s.class() >= want => {
             with_worker_counters(|wc| wc.spare_hits.add(1));

@@ -114,6 +114,10 @@ struct Cur {
     /// thread-local is a plain TLS slot: no lazy destructor registration,
     /// safe to read in a signal handler.
     id: Cell<u64>,
+    /// The running coroutine's name (bytes, length; null when unnamed),
+    /// for the overflow report: it points into the task, which outlives
+    /// every slice of the coroutine.
+    name: Cell<(*const u8, usize)>,
     /// Stress mode of the runtime this worker belongs to.
     stackmove: Cell<bool>,
     /// Poison mode, `max_stack` and this worker's counters, copied from the
@@ -130,6 +134,9 @@ struct Cur {
     /// coroutine did not suspend); `leave` moves it to the `CoroState`,
     /// where the shrink pass reads it (`shrink.rs`).
     suspend_sp: Cell<usize>,
+    /// This worker's system stack (top, bottom), 0s off a worker; for the
+    /// overflow report, which cannot touch the `Rc` of the context.
+    sys: Cell<(usize, usize)>,
 }
 
 /// What a coroutine's owner gives `start` so that another thread can ask
@@ -149,6 +156,7 @@ thread_local! {
             task: Cell::new(std::ptr::null()),
             task_type: Cell::new(None),
             id: Cell::new(0),
+            name: Cell::new((std::ptr::null(), 0)),
             stackmove: Cell::new(false),
             poison: Cell::new(false),
             max_stack: Cell::new(0),
@@ -157,6 +165,7 @@ thread_local! {
             unwinding: Cell::new(false),
             interrupt: Cell::new(std::ptr::null()),
             suspend_sp: Cell::new(0),
+            sys: Cell::new((0, 0)),
         }
     };
     static CTX: RefCell<Option<Rc<StackCtx>>> = const { RefCell::new(None) };
@@ -341,6 +350,10 @@ pub(crate) fn set_ctx(ctx: Option<Rc<StackCtx>>) {
             ctx.as_ref()
                 .map_or(std::ptr::null(), |x| x.wc() as *const _),
         );
+        c.sys.set(ctx.as_ref().map_or((0, 0), |x| {
+            let lo = x.sys.as_ptr() as usize;
+            (lo + x.sys.len(), lo + crate::stack::GUARD)
+        }));
     });
     CTX.with(|c| *c.borrow_mut() = ctx);
 }
@@ -390,6 +403,7 @@ pub(crate) struct CoroState<R, T> {
     /// Where it last suspended and its shrink mark, in one word
     /// (`shrink.rs`).
     suspended: Suspended,
+    name: (*const u8, usize),
 }
 
 impl<R, T> CoroState<R, T> {
@@ -414,21 +428,44 @@ pub(crate) enum Outcome<R> {
     Finished(R),
 }
 
-/// A first segment for a coroutine about to start (see [`start`]); `Err`
-/// when the OS refuses more stack memory.
-pub(crate) fn first_segment(ctx: &StackCtx) -> Result<Segment, crate::Error> {
-    ctx.alloc(ctx.first_segment_class)
+/// How to start a coroutine: its id and name (for reports); the first
+/// segment's size was chosen by [`first_segment`].
+pub(crate) struct StartOpts<'a> {
+    pub id: u64,
+    /// Must outlive the coroutine (the task passed to [`start`] holds it).
+    pub name: Option<&'a str>,
 }
 
-/// Create coroutine `id` on its first segment `seg` (from [`first_segment`];
+/// The class of a first segment with at least `usable` bytes (the
+/// runtime's default class when `usable` is 0), capped at the largest.
+pub(crate) fn first_class(ctx: &StackCtx, usable: usize) -> u8 {
+    if usable == 0 {
+        return ctx.first_segment_class;
+    }
+    let want = usable.max(crate::stack::MIN_USABLE).next_power_of_two();
+    crate::stack::class_of(want).unwrap_or(crate::stack::NCLASSES as u8 - 1)
+}
+
+/// A first segment with at least `usable` bytes (0: the runtime's default)
+/// for a coroutine about to start (see [`start`]); `Err` when the OS
+/// refuses more stack memory.
+pub(crate) fn first_segment(ctx: &StackCtx, usable: usize) -> Result<Segment, crate::Error> {
+    ctx.alloc(first_class(ctx, usable))
+}
+
+/// Create a coroutine on its first segment `seg` (from [`first_segment`];
 /// not yet run); it will run `body`, with `task` as its [`current_task`]
 /// while it runs.
 pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
     seg: Segment,
-    id: u64,
+    opts: StartOpts<'_>,
     task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
 ) -> CoroState<R, T> {
+    let id = opts.id;
+    let name = opts
+        .name
+        .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
     let state = SegState {
         seg_bottom: NonZeroUsize::new(seg.bottom()),
         class: seg.class(),
@@ -447,6 +484,7 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         id,
         task,
         suspended: Suspended::NEVER,
+        name,
     }
 }
 
@@ -459,6 +497,7 @@ fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
         c.task.set(Arc::as_ptr(&st.task).cast());
         c.task_type.set(Some(TypeId::of::<T>()));
         c.interrupt.set(st.task.interrupt_flag());
+        c.name.set(st.name);
     });
 }
 
@@ -472,6 +511,7 @@ fn leave<R, T>(st: &mut CoroState<R, T>) {
         c.task.set(std::ptr::null());
         c.id.set(0);
         c.interrupt.set(std::ptr::null());
+        c.name.set((std::ptr::null(), 0));
     });
 }
 
@@ -598,6 +638,42 @@ pub(crate) fn current_id() -> u64 {
     CUR.with(|c| c.id.get())
 }
 
+/// What the overflow report says about the running coroutine: its name
+/// (empty when unnamed), the stack bytes of its chain and its limit.
+/// Async-signal-safe: plain thread-local `Cell` loads.
+pub(crate) fn report_info() -> (&'static [u8], usize, usize) {
+    CUR.with(|c| {
+        let (p, n) = c.name.get();
+        let name: &'static [u8] = if p.is_null() {
+            &[]
+        } else {
+            // SAFETY: set by `enter` from a name the running coroutine's
+            // task owns (`StartOpts::name`); the task outlives every slice,
+            // and this is only read while the coroutine runs (the handler
+            // aborts the process right after).
+            unsafe { std::slice::from_raw_parts(p, n) }
+        };
+        (name, c.seg.get().chain, c.max_stack.get())
+    })
+}
+
+/// Run `f` for the overflow report: on this worker's system stack when the
+/// caller (the SIGSEGV handler, on the alternate signal stack) is not
+/// already on it, else in place. The system stack is free whenever a
+/// coroutine segment overflows: nothing suspends on it.
+pub(crate) fn on_report_stack(f: &mut dyn FnMut()) {
+    let ((hi, lo), on_system) = CUR.with(|c| (c.sys.get(), c.on_system.get()));
+    if hi == 0 || on_system {
+        return f();
+    }
+    // SAFETY: this worker's system stack, mapped with a guard below `lo`
+    // for as long as the worker's context is installed (`set_ctx`), and not
+    // in use: the fault is in a coroutine segment (not on_system), and
+    // nothing is ever suspended on the system stack.
+    let stack = unsafe { StackRef::new(hi, lo) };
+    corosensei::on_stack(stack, f)
+}
+
 fn suspend(reason: Suspend) {
     let y = CUR.with(|c| {
         if c.unwinding.get() {
@@ -692,7 +768,7 @@ mod shrink;
 mod system;
 
 pub(crate) use grow::checkpoint;
-pub use grow::{grow, remaining_stack};
+pub use grow::{grow, grow_with, remaining_stack};
 use shrink::Suspended;
 pub(crate) use shrink::{shrink, Shrink};
 pub use system::system_stack;

@@ -17,6 +17,7 @@
 //! so stealing is limited to coroutines that have not started.
 
 pub(crate) mod blocking;
+pub mod coroutine;
 pub(crate) mod dump;
 pub(crate) mod park;
 pub(crate) mod poller;
@@ -291,11 +292,26 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        spawn_sized(self, None, 0, f)
+    }
+
+    /// Spawn with a name and a first-segment size (0: the runtime's).
+    #[track_caller]
+    pub(crate) fn spawn_with<F, T>(
+        &self,
+        name: Option<Box<str>>,
+        stack: usize,
+        f: F,
+    ) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let at = std::panic::Location::caller();
         crate::coro::checkpoint(|| {
             let spawned = Spawned::new(f);
             let shared = &self.shared;
-            let task = TaskShared::new(shared.clone(), at);
+            let task = TaskShared::new(shared.clone(), at, name, stack);
             let id = task.id;
             let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
             let handle = JoinHandle {
@@ -578,6 +594,48 @@ impl<T> JoinHandle<T> {
 impl<T> std::fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JoinHandle").field("id", &self.id).finish()
+    }
+}
+
+/// A closure larger than this is boxed at once by every spawn function,
+/// so it is copied onto no stack on its way (the spawner's frames would
+/// otherwise hold several copies of it).
+pub(crate) const BOX_CLOSURE_OVER: usize = 1 << 10;
+
+/// How many bytes of a coroutine's first segment a closure of `f` bytes
+/// and a result of `t` bytes may take as they are moved (unoptimised
+/// builds copy a value once per frame it passes through).
+pub(crate) const fn payload_room(f: usize, t: usize) -> usize {
+    8 * (f + t)
+}
+
+/// Every spawn goes through here: box a large closure, and make the first
+/// segment large enough for the closure and result the coroutine moves
+/// (the explicit `stack` or the runtime's default, whichever is larger,
+/// plus the payload's room when that is more than a few KiB).
+#[inline(always)]
+#[track_caller]
+pub(crate) fn spawn_sized<F, T>(
+    h: &Handle,
+    name: Option<Box<str>>,
+    stack: usize,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let room = payload_room(std::mem::size_of::<F>(), std::mem::size_of::<T>());
+    let stack = if room > 4 << 10 {
+        stack.max(h.shared.cfg.segment_size).max(room + (16 << 10))
+    } else {
+        stack
+    };
+    if std::mem::size_of::<F>() > BOX_CLOSURE_OVER {
+        let f = Box::new(f);
+        h.spawn_with(name, stack, f)
+    } else {
+        h.spawn_with(name, stack, f)
     }
 }
 

@@ -65,6 +65,12 @@ pub(crate) struct TaskShared {
     pub stack_bytes: std::sync::atomic::AtomicUsize,
     /// Its index in the runtime's registry of live tasks (`registry.rs`).
     reg_index: usize,
+    /// Set by `coroutine::Builder::name`; never changes.
+    pub name: Option<Box<str>>,
+    /// Usable bytes its first segment needs at least (0: the runtime's
+    /// default): `coroutine::Builder::stack_size`, or room for a large
+    /// closure or result.
+    pub min_first_segment: usize,
 }
 
 impl Drop for TaskShared {
@@ -74,8 +80,14 @@ impl Drop for TaskShared {
 }
 
 impl TaskShared {
-    /// A new task of `shared`, spawned at `at`, listed in its registry.
-    pub(crate) fn new(shared: Arc<Shared>, at: &'static Location<'static>) -> Arc<TaskShared> {
+    /// A new task of `shared`, spawned at `at`, listed in its registry;
+    /// `name` and `min_first_segment` as [`TaskShared`]'s fields.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        at: &'static Location<'static>,
+        name: Option<Box<str>>,
+        min_first_segment: usize,
+    ) -> Arc<TaskShared> {
         let id = NEXT_ID.fetch_add(1, Relaxed);
         Arc::new_cyclic(|me| TaskShared {
             reg_index: shared.registry.insert(id, me.clone()),
@@ -83,6 +95,8 @@ impl TaskShared {
             spawned_at: at,
             born_ns: shared.now_ns(),
             stack_bytes: std::sync::atomic::AtomicUsize::new(0),
+            name,
+            min_first_segment,
             park_state: ParkState::new(),
             id,
             owner: AtomicUsize::new(usize::MAX),

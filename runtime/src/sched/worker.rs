@@ -397,7 +397,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             Some(Next::New(mut u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
-                let seg = match coro::first_segment(&ctx) {
+                let seg = match coro::first_segment(&ctx, task.min_first_segment) {
                     Ok(seg) => seg,
                     Err(e) => {
                         // Out of stack memory: this one never starts (its
@@ -412,7 +412,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                     }
                 };
                 let body = u.take_body();
-                let st = coro::start(seg, task.id, task.clone(), move || body.run());
+                let opts = coro::StartOpts {
+                    id: task.id,
+                    name: task.name.as_deref(),
+                };
+                let st = coro::start(seg, opts, task.clone(), move || body.run());
                 task.stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
                 task.slot.store(slot, Relaxed);
