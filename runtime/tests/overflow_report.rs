@@ -7,6 +7,7 @@ mod child;
 
 use std::hint::black_box;
 use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bamboo::coroutine::Builder;
@@ -38,11 +39,18 @@ fn child_overflow() -> ! {
     }
     let rt = Runtime::builder().workers(1).build().unwrap();
     let h = rt.handle();
+    static GO: AtomicBool = AtomicBool::new(false);
     let j = Builder::new()
         .name("deep-parser")
         .stack_size(64 << 10)
-        .spawn_on(&h, || overflow_without_check_points(0));
+        .spawn_on(&h, || {
+            while !GO.load(Ordering::Acquire) {
+                bamboo::yield_now();
+            }
+            overflow_without_check_points(0)
+        });
     eprintln!("child: overflowing coroutine {}", j.id());
+    GO.store(true, Ordering::Release);
     let r = j.join();
     panic!("the overflowing coroutine returned: {r:?}");
 }

@@ -134,6 +134,9 @@ struct Cur {
     /// coroutine did not suspend); `leave` moves it to the `CoroState`,
     /// where the shrink pass reads it (`shrink.rs`).
     suspend_sp: Cell<usize>,
+    /// Set by `enter` for the one slice that delivers a shutdown: the
+    /// coroutine's suspend point then unwinds with [`ShutdownUnwind`].
+    cancel: Cell<bool>,
     /// This worker's system stack (top, bottom), 0s off a worker; for the
     /// overflow report, which cannot touch the `Rc` of the context.
     sys: Cell<(usize, usize)>,
@@ -165,6 +168,7 @@ thread_local! {
             unwinding: Cell::new(false),
             interrupt: Cell::new(std::ptr::null()),
             suspend_sp: Cell::new(0),
+            cancel: Cell::new(false),
             sys: Cell::new((0, 0)),
         }
     };
@@ -404,6 +408,38 @@ pub(crate) struct CoroState<R, T> {
     /// (`shrink.rs`).
     suspended: Suspended,
     name: (*const u8, usize),
+    /// Shutdown: `Requested` until the next slice delivers it, then
+    /// `Delivered` (a coroutine gets the shutdown unwind once; later
+    /// suspends, in its destructors, wait for real).
+    cancel: Cancel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cancel {
+    No,
+    Requested,
+    Delivered,
+}
+
+/// The payload of the unwind a runtime shutdown starts at a suspended
+/// coroutine's suspend point (an ordinary unwind: destructors may block).
+pub(crate) struct ShutdownUnwind;
+
+/// True when `p` is the payload of a shutdown's unwind.
+pub(crate) fn is_shutdown_unwind(p: &(dyn std::any::Any + Send)) -> bool {
+    p.is::<ShutdownUnwind>()
+}
+
+/// Ask a suspended coroutine to unwind (once) when it is next resumed:
+/// its suspend point raises [`ShutdownUnwind`]. False when it was asked
+/// before.
+pub(crate) fn request_cancel<R, T>(st: &mut CoroState<R, T>) -> bool {
+    if st.cancel == Cancel::No {
+        st.cancel = Cancel::Requested;
+        true
+    } else {
+        false
+    }
 }
 
 impl<R, T> CoroState<R, T> {
@@ -485,6 +521,7 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         task,
         suspended: Suspended::NEVER,
         name,
+        cancel: Cancel::No,
     }
 }
 
@@ -498,6 +535,10 @@ fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
         c.task_type.set(Some(TypeId::of::<T>()));
         c.interrupt.set(st.task.interrupt_flag());
         c.name.set(st.name);
+        if st.cancel == Cancel::Requested {
+            st.cancel = Cancel::Delivered;
+            c.cancel.set(true);
+        }
     });
 }
 
@@ -512,6 +553,7 @@ fn leave<R, T>(st: &mut CoroState<R, T>) {
         c.id.set(0);
         c.interrupt.set(std::ptr::null());
         c.name.set((std::ptr::null(), 0));
+        c.cancel.set(false);
     });
 }
 
@@ -610,6 +652,16 @@ pub(crate) fn finish<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
 /// Unwind a suspended coroutine (its destructors run on this worker), then
 /// give back its segments.
 pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, mut st: CoroState<R, T>) {
+    if !st.co.done() && st.cancel == Cancel::Delivered {
+        // Suspended again after the shutdown's unwind reached it: inside a
+        // destructor (or after catching that unwind). A forced unwind would
+        // throw inside that destructor, an abort without a word.
+        fatal!(
+            "coroutine {} waits in a destructor during runtime shutdown, for something no \
+             other coroutine will ever do (every one left is waiting too)",
+            st.id
+        );
+    }
     if !st.co.done() {
         enter(&mut st);
         CUR.with(|c| c.unwinding.set(true));
@@ -714,6 +766,11 @@ fn suspend(reason: Suspend) {
     // thread (enter/leave swap it with the coroutine); the Yielder lives in
     // that coroutine's root frame, which outlives every call made from it.
     unsafe { (*y).suspend(reason) };
+    if CUR.with(|c| c.cancel.replace(false)) {
+        // The runtime is shutting down: unwind from here, as a panic
+        // would, but without the panic hook.
+        std::panic::resume_unwind(Box::new(ShutdownUnwind));
+    }
 }
 
 /// Suspend the running coroutine until it is unparked.

@@ -691,7 +691,9 @@ pub fn yield_now() {
 /// Sleep for `d`: parks the coroutine (its worker runs others) or, on a
 /// plain thread, `std::thread::sleep`. `sleep(Duration::ZERO)` returns at
 /// once; a `d` too large for an `Instant` (`Duration::MAX`) sleeps for ever,
-/// that is until the runtime shuts down, as `std::thread::sleep` does.
+/// that is until the runtime shuts down, as `std::thread::sleep` does. A
+/// sleep in a coroutine returns early when its runtime shuts down (a
+/// destructor that sleeps while the runtime is dropped returns at once).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -707,14 +709,18 @@ pub fn sleep(d: Duration) {
             std::thread::sleep(d);
             return;
         }
+        let shutting_down = || task::current().is_some_and(|t| t.shared.shutdown.load(Relaxed));
         let Some(deadline) = Instant::now().checked_add(d) else {
             // No deadline to wait for: nothing wakes this park but the
             // runtime's shutdown (which unwinds it).
-            loop {
-                park::park();
+            while !shutting_down() {
+                park::park(wait::Wait::Sleep);
             }
+            return;
         };
-        while Instant::now() < deadline {
+        // A runtime that shuts down ends every sleep (destructors that
+        // sleep during its drain do not hold it up).
+        while Instant::now() < deadline && !shutting_down() {
             park::park_until(deadline, wait::Wait::Sleep);
         }
     })

@@ -402,6 +402,7 @@ where
         let mut guard = CancelOnUnwind { body: Some(self) };
         let r = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
+            Err(p) if crate::coro::is_shutdown_unwind(&*p) => Err(cancelled()),
             Err(p) => {
                 if crate::coro::is_force_unwinding() {
                     // Not ours: corosensei's forced unwind must reach the root.

@@ -77,6 +77,23 @@ pub(crate) struct WorkerShared {
     pub timers_pending: AtomicUsize,
 }
 
+/// Counters of the shutdown's drain, shared by the workers.
+pub(crate) struct Drain {
+    /// Workers that have not finished draining (starts at the worker count).
+    pub active: AtomicUsize,
+    /// Draining workers with nothing to run and no timer, waiting for a
+    /// wake-up.
+    pub idle: AtomicUsize,
+    /// Set once every draining worker has waited with nothing to run for
+    /// [`DRAIN_GRACE`]: the coroutines left wait for each other.
+    pub stuck: AtomicBool,
+}
+
+/// How long every draining worker must have had nothing to run before
+/// the drain gives up (lets a plain thread that a destructor waits for
+/// finish its part).
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// State shared by every thread of one runtime.
 pub(crate) struct Shared {
     pub cfg: Config,
@@ -87,6 +104,10 @@ pub(crate) struct Shared {
     pub stealers: Box<[Stealer<Unstarted>]>,
     pub sleepers: AtomicUsize,
     pub shutdown: AtomicBool,
+    /// The shutdown's drain (see [`shutdown`]): workers still draining,
+    /// how many of them wait with nothing to run, and whether they gave
+    /// up (everything left waits on everything else).
+    pub drain: Drain,
     pub stw: Stw,
     pub stw_lock: Semaphore,
     pub epoch: Instant,
@@ -129,6 +150,11 @@ impl Shared {
             stealers: stealers.into_boxed_slice(),
             sleepers: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            drain: Drain {
+                active: AtomicUsize::new(n),
+                idle: AtomicUsize::new(0),
+                stuck: AtomicBool::new(false),
+            },
             stw: Stw::new(),
             stw_lock: Semaphore::new(),
             epoch: Instant::now(),
@@ -720,7 +746,29 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
 }
 
 /// Unwind every coroutine this worker owns and drop every unstarted one.
+///
+/// ```text
+///  1. drop the unstarted (their JoinHandles report cancelled)
+///  2. request a cancel of every started coroutine and wake it: its
+///     suspend point raises ShutdownUnwind, an ordinary unwind, so its
+///     destructors may park (lock a Mutex, send, join) and be woken
+///  3. drain: run what is ready, fire timers, poll, until the slab is empty
+///     ... or every draining worker has had nothing to run for DRAIN_GRACE
+///     (the coroutines left wait on each other):
+///  4. force-unwind the rest (corosensei); a destructor that still parks
+///     then is a fatal error that says so
+/// ```
 fn shutdown(local: &Local, slab: &mut Slab) {
+    while let Some(u) = local.unstarted.pop() {
+        drop(u);
+    }
+    for st in slab.entries.iter_mut().flatten() {
+        if coro::request_cancel(st) {
+            st.task().unpark();
+        }
+    }
+    drain(local, slab);
+    local.shared.drain.active.fetch_sub(1, SeqCst);
     loop {
         while let Some(u) = local.unstarted.pop() {
             drop(u);
@@ -748,6 +796,54 @@ fn shutdown(local: &Local, slab: &mut Slab) {
         .timers_pending
         .store(0, Relaxed);
     debug_assert_coroutines(local, slab);
+}
+
+/// Step 3 of [`shutdown`]: run the unwinding coroutines until none is
+/// left or the drain is stuck.
+fn drain(local: &Local, slab: &mut Slab) {
+    let s = &local.shared;
+    // Timers of the coroutines just woken (their sleeps end at once now):
+    // stale. Timers set from here on are destructors' deadlines.
+    local.timers.borrow_mut().clear();
+    let mut due = Vec::new();
+    let mut idle_since: Option<Instant> = None;
+    while slab.live > 0 && !s.drain.stuck.load(SeqCst) {
+        fire_timers(local, &mut due);
+        let remote = &s.workers[local.idx].remote;
+        while let Some(t) = remote.pop() {
+            local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
+        }
+        poll_now(local, Some(std::time::Duration::ZERO));
+        let next = local.ready.borrow_mut().pop_front();
+        if let Some(slot) = next {
+            idle_since = None;
+            run_slice(local, slab, slot);
+            continue;
+        }
+        let timer = local.timers.borrow().next_deadline();
+        if let Some(d) = timer {
+            idle_since = None;
+            poll_now(local, Some(d.saturating_duration_since(Instant::now())));
+            continue;
+        }
+        // Nothing to run, no timer: wait for a wake-up, counted as idle.
+        s.drain.idle.fetch_add(1, SeqCst);
+        let all_idle = s.drain.idle.load(SeqCst) == s.drain.active.load(SeqCst)
+            && s.workers.iter().all(|w| w.remote.is_empty());
+        if all_idle {
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= DRAIN_GRACE {
+                s.drain.stuck.store(true, SeqCst);
+                s.unpark_all();
+            }
+        } else {
+            idle_since = None;
+        }
+        if !s.drain.stuck.load(SeqCst) && remote.is_empty() {
+            poll_now(local, Some(std::time::Duration::from_millis(5)));
+        }
+        s.drain.idle.fetch_sub(1, SeqCst);
+    }
 }
 
 /// Conservation of coroutines on one worker (they never migrate): the
