@@ -444,8 +444,8 @@ pub fn read(h: &Handle, samples: &mut [Sample]) {
 /// releases nothing: only the paced scavenger does), and fill a [`MemStats`]
 /// (Go's `runtime.ReadMemStats`).
 ///
-/// Must not be called while the caller holds a [`bamboo::StopTheWorld`]
-/// guard of the same runtime (stopping the world is not reentrant).
+/// May be called while the caller holds a [`bamboo::StopTheWorld`] guard
+/// of the same runtime: the caller's stops nest.
 ///
 /// ```
 /// let rt = bamboo::Runtime::builder().workers(2).build().unwrap();
@@ -471,8 +471,8 @@ pub fn read_mem_stats(h: &Handle) -> MemStats {
 /// ([`check`] returns nothing), whatever the other workers were doing, in
 /// the stress mode too.
 ///
-/// Must not be called while the caller holds a [`bamboo::StopTheWorld`]
-/// guard of the same runtime.
+/// May be called while the caller holds a [`bamboo::StopTheWorld`] guard
+/// of the same runtime (its stops nest).
 pub fn read_consistent(h: &Handle, mem: &mut MemStats, samples: &mut [Sample]) {
     let stw = h.stop_the_world();
     bamboo::system_stack(|| {

@@ -16,9 +16,12 @@
 //!   ours is still the thread's alternate stack; otherwise the mapping is
 //!   leaked rather than risk freeing a stack someone may still switch to.
 //! - The handler reads `si_addr` and asks [`lookup_guard`] whether it lies in
-//!   the guard region of a registered segment. If so, it writes one line
+//!   the guard region of a registered segment. If so, it writes the line
 //!   `bamboo: coroutine <id> overflowed its stack: fault at 0x<addr> in the
-//!   guard below segment 0x<lo>..0x<hi>` to stderr and aborts (SIGABRT).
+//!   guard below segment 0x<lo>..0x<hi>`, then (for a segment) a line with
+//!   the coroutine's name, its stack bytes and the fixes, then, when
+//!   `RUST_BACKTRACE` was set at [`install`], the backtrace, and aborts
+//!   (SIGABRT). docs/stacks.md, "Overflow reports", shows the report.
 //!   Signals sent by a process (`si_code <= 0`: `kill`, `tgkill`,
 //!   `sigqueue`) carry no fault address and are never taken for a guard hit.
 //! - Any other fault is chained to the previous action: an `SA_SIGINFO`
@@ -30,11 +33,14 @@
 //!   handler (main-thread and `std::thread` guard pages) before `main`; it is
 //!   the usual previous handler, and chaining to it keeps std's
 //!   "has overflowed its stack" report for plain threads.
-//! - Async-signal safety: the handler does atomic loads (the registry, the
-//!   saved previous actions), one thread-local `Cell` read
-//!   ([`crate::coro::current_id`]), arithmetic on a stack buffer, and the
-//!   async-signal-safe calls `write`, `sigaction`, `raise` and `abort`. It
-//!   never allocates, locks or panics.
+//! - Async-signal safety: up to the backtrace, the handler does atomic
+//!   loads (the registry, the saved previous actions), thread-local `Cell`
+//!   reads ([`crate::coro::current_id`], `coro::report_info`), arithmetic
+//!   on a stack buffer, and the async-signal-safe calls `write`,
+//!   `sigaction`, `alarm`, `raise` and `abort`; it never allocates, locks
+//!   or panics. The backtrace (opt-in through `RUST_BACKTRACE`) is not
+//!   async-signal-safe: it runs on the worker's system stack with a
+//!   `SIGALRM` armed so a deadlock in it still ends the process.
 //!
 //! [`lookup_guard`]: crate::stack::registry::lookup_guard
 
