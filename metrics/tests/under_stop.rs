@@ -21,7 +21,9 @@ fn with_watchdog(what: &str, f: impl FnOnce() + Send + 'static) {
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             std::panic::resume_unwind(t.join().unwrap_err())
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: deadlocked (still running after 60 s)"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: deadlocked (still running after 60 s)")
+        }
     }
 }
 
