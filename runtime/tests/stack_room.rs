@@ -139,7 +139,10 @@ fn grow_with_gives_the_room_asked_for() {
             )
         })
     });
-    assert!(b <= a && a - b < 8192, "{a} then {b}: a needless switch");
+    // (The stress mode switches at every check point, grow_with included.)
+    if !rt.handle().stack_move_forced() {
+        assert!(b <= a && a - b < 8192, "{a} then {b}: a needless switch");
+    }
     // A deep plain recursion inside grow_with.
     let n = rt.block_on(|| bamboo::grow_with(32 << 20, || plain_recursion(100_000, &mut [0; 64])));
     assert!(n >= 100_000);

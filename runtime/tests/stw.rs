@@ -84,7 +84,26 @@ child_test!(holder_joins_a_child_it_spawned, {
 child_test!(other_workers_stay_stopped_while_the_holder_parks, {
     let rt = rt(2);
     let n = Arc::new(AtomicUsize::new(0));
+    let holder_thread = Arc::new(std::sync::Mutex::new(None));
     let spinner_thread = Arc::new(std::sync::Mutex::new(None));
+    let h = rt.handle();
+    let (n3, ht, st) = (n.clone(), holder_thread.clone(), spinner_thread.clone());
+    // The holder keeps its worker busy (no check point) until the spinner
+    // has started, so the spinner starts on the other worker.
+    let holder = rt.spawn(move || {
+        *ht.lock().unwrap() = Some(std::thread::current().id());
+        while st.lock().unwrap().is_none() {
+            std::thread::yield_now();
+        }
+        let _stw = h.stop_the_world();
+        let before = n3.load(SeqCst);
+        bamboo::sleep(Duration::from_millis(20));
+        bamboo::yield_now();
+        n3.load(SeqCst) - before
+    });
+    while holder_thread.lock().unwrap().is_none() {
+        std::thread::yield_now();
+    }
     let (n2, t2) = (n.clone(), spinner_thread.clone());
     // A coroutine that counts as long as its worker runs.
     let _spinner = rt.spawn(move || {
@@ -94,29 +113,17 @@ child_test!(other_workers_stay_stopped_while_the_holder_parks, {
             bamboo::yield_now();
         }
     });
-    while n.load(SeqCst) == 0 {
-        std::thread::yield_now();
-    }
-    let spinner = spinner_thread.lock().unwrap().expect("spinner started");
-    let mut checked = 0;
-    for _ in 0..50 {
-        let (h, n3) = (rt.handle(), n.clone());
-        let moved = rt.block_on(move || {
-            if std::thread::current().id() == spinner {
-                return None; // on the spinner's worker: try again
-            }
-            let _stw = h.stop_the_world();
-            let before = n3.load(SeqCst);
-            bamboo::sleep(Duration::from_millis(10));
-            bamboo::yield_now();
-            Some(n3.load(SeqCst) - before)
-        });
-        if let Some(moved) = moved {
-            assert_eq!(moved, 0, "a stopped worker ran its coroutine");
-            checked += 1;
-        }
-    }
-    assert!(checked > 0, "the holder never ran on the other worker");
+    let moved = holder.join().unwrap();
+    assert_ne!(
+        *holder_thread.lock().unwrap(),
+        *spinner_thread.lock().unwrap(),
+        "holder and spinner on one worker"
+    );
+    assert_eq!(
+        moved, 0,
+        "a stopped worker ran its coroutine while the holder slept"
+    );
+    assert!(n.load(SeqCst) > 0);
 });
 
 child_test!(nested_stop_from_the_holder, {

@@ -710,17 +710,25 @@ pub fn sleep(d: Duration) {
             return;
         }
         let shutting_down = || task::current().is_some_and(|t| t.shared.shutdown.load(Relaxed));
+        // A runtime that shuts down ends every sleep, through one yield: a
+        // suspend point, where the shutdown's unwind reaches a coroutine
+        // that has not had it (one sleeping in a loop would otherwise spin
+        // for ever), and which a destructor sleeping during the drain
+        // passes at once.
+        let cut_short = || {
+            crate::coro::suspend_yield();
+        };
         let Some(deadline) = Instant::now().checked_add(d) else {
-            // No deadline to wait for: nothing wakes this park but the
-            // runtime's shutdown (which unwinds it).
+            // No deadline: only the runtime's shutdown ends it.
             while !shutting_down() {
                 park::park(wait::Wait::Sleep);
             }
-            return;
+            return cut_short();
         };
-        // A runtime that shuts down ends every sleep (destructors that
-        // sleep during its drain do not hold it up).
-        while Instant::now() < deadline && !shutting_down() {
+        while Instant::now() < deadline {
+            if shutting_down() {
+                return cut_short();
+            }
             park::park_until(deadline, wait::Wait::Sleep);
         }
     })
