@@ -167,23 +167,60 @@ static BACKTRACE: AtomicBool = AtomicBool::new(false);
 /// Print the backtrace of the faulting thread (the overflowing coroutine's
 /// frames, through the kernel's signal frame) on this worker's system
 /// stack, which is free while a coroutine segment overflows and has room
-/// for the symboliser. Not async-signal-safe: it allocates, reads debug
-/// info and takes std's stderr lock. Two defences against the hang that
-/// could cause (the fault interrupted malloc or a stderr write on this
-/// thread): `SIGALRM` is reset to its default action and armed for a few
-/// seconds, so the process dies anyway; the abort follows either way.
+/// for the symboliser. At most [`BACKTRACE_FRAMES`] frames, innermost
+/// first, and only those are symbolised: an overflow of a 2 MiB segment is
+/// thousands of frames deep, and resolving all of them takes longer than
+/// the alarm allows. Not async-signal-safe: it allocates, reads debug info
+/// and takes std's stderr lock. Two defences against the hang that could
+/// cause (the fault interrupted malloc or a stderr write on this thread):
+/// `SIGALRM` is reset to its default action and armed for a few seconds,
+/// so the process dies anyway; the abort follows either way.
 fn backtrace(id: u64) {
     reset_default(libc::SIGALRM);
     // SAFETY: alarm(2) is async-signal-safe.
     unsafe { libc::alarm(BACKTRACE_SECONDS) };
     crate::coro::on_report_stack(&mut || {
-        let bt = std::backtrace::Backtrace::force_capture();
         use std::io::Write;
-        let mut err = std::io::stderr();
-        let _ = writeln!(err, "bamboo: backtrace of coroutine {id} (innermost first; the coroutine's frames follow the handler's and the signal frame):\n{bt}");
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "bamboo: backtrace of coroutine {id} (innermost first, at most {BACKTRACE_FRAMES} \
+             frames; the coroutine's frames follow the handler's and the signal frame):"
+        );
+        let mut shown = 0;
+        let mut cut = false;
+        backtrace::trace(|frame| {
+            if shown == BACKTRACE_FRAMES {
+                cut = true;
+                return false;
+            }
+            let mut named = false;
+            backtrace::resolve_frame(frame, |sym| {
+                named = true;
+                let _ = match sym.name() {
+                    Some(n) => writeln!(err, "{shown:4}: {n:#}"),
+                    None => writeln!(err, "{shown:4}: <unknown> at {:?}", frame.ip()),
+                };
+                if let (Some(file), Some(line)) = (sym.filename(), sym.lineno()) {
+                    let _ = writeln!(err, "             at {}:{line}", file.display());
+                }
+            });
+            if !named {
+                let _ = writeln!(err, "{shown:4}: <unknown> at {:?}", frame.ip());
+            }
+            shown += 1;
+            true
+        });
+        if cut {
+            let _ = writeln!(err, "      ... (outer frames not shown)");
+        }
         let _ = err.flush();
     });
 }
+
+/// Frames of an overflow's backtrace that are printed (the innermost: the
+/// handler's, the signal frame, then the deep calls that overflowed).
+const BACKTRACE_FRAMES: usize = 64;
 
 /// How long the backtrace of an overflow may take before `SIGALRM` ends
 /// the process.

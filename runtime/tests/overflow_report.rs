@@ -128,3 +128,59 @@ fn overflow_report_names_the_coroutine_and_the_fix() {
     let c = child::run(TEST, "overflow", &[("RUST_BACKTRACE", "0")], TIMEOUT);
     check(&c, false);
 }
+
+/// An overflow on the default (2 MiB) first segment is thousands of frames
+/// deep: with `RUST_BACKTRACE=1` the report prints the innermost frames
+/// only and still ends in the abort, not in the backtrace's 10 s alarm.
+/// (Found that way: with every frame symbolised, as
+/// `std::backtrace::Backtrace` does, `fatal.rs::guards_survive_scavenging`
+/// under `RUST_BACKTRACE=1` on a loaded machine died of `SIGALRM` (14)
+/// instead of `SIGABRT`; this test's cut check fails on that code too.)
+#[test]
+fn deep_overflow_backtrace_is_cut_and_still_aborts() {
+    const DEEP: &str = "deep_overflow_backtrace_is_cut_and_still_aborts";
+    if child::mode().as_deref() == Some("deep") {
+        // SAFETY: setrlimit reads a valid rlimit: no core dump for this crash.
+        unsafe {
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        }
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let j = rt.spawn(|| overflow_without_check_points(0));
+        eprintln!("child: overflowing coroutine {}", j.id());
+        let r = j.join();
+        panic!("the overflowing coroutine returned: {r:?}");
+    }
+    if child::mode().is_some() {
+        return;
+    }
+    let c = child::run(DEEP, "deep", &[("RUST_BACKTRACE", "1")], TIMEOUT);
+    assert_eq!(
+        c.status.signal(),
+        Some(libc::SIGABRT),
+        "{:?}\n{}",
+        c.status,
+        c.stderr
+    );
+    let bt = c
+        .stderr
+        .find("bamboo: backtrace of coroutine ")
+        .unwrap_or_else(|| panic!("no backtrace:\n{}", c.stderr));
+    let bt = &c.stderr[bt..];
+    assert!(
+        bt.contains("overflow_without_check_points"),
+        "the backtrace does not show the overflowing function:\n{bt}"
+    );
+    assert!(
+        bt.contains("... (outer frames not shown)"),
+        "the backtrace is not cut:\n{bt}"
+    );
+    let frames = bt
+        .lines()
+        .filter(|l| l.contains("overflow_without_check_points"))
+        .count();
+    assert!((1..=64).contains(&frames), "{frames} frames shown:\n{bt}");
+}
