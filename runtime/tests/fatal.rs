@@ -242,3 +242,74 @@ fn guards_survive_scavenging() {
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
     assert!(stderr.contains("overflowed its stack"), "{stderr}");
 }
+
+/// The string literals that open the `fatal!` calls under `dir` which
+/// start with the prefix `fatal!` adds itself (`bamboo: `), as
+/// `file: literal`.
+fn doubled_prefixes(dir: &std::path::Path) -> Vec<String> {
+    let mut bad = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&p).unwrap();
+            let mut rest = src.as_str();
+            while let Some(i) = rest.find("fatal!(") {
+                rest = &rest[i + "fatal!(".len()..];
+                let Some(q) = rest.find('"') else { break };
+                let lit = &rest[q + 1..];
+                if lit.starts_with("bamboo: ") || lit.starts_with("fatal:") {
+                    let end = lit.find('"').unwrap_or(lit.len()).min(60);
+                    bad.push(format!("{}: {}", p.display(), &lit[..end]));
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// `fatal!` prints `bamboo: fatal: ` once: no message in the source adds
+/// it again (older builds printed `bamboo: fatal: ... bamboo: ...`), and a
+/// real fatal error's line carries exactly one `bamboo:`.
+#[test]
+fn fatal_messages_carry_the_prefix_once() {
+    if is_child() {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| bamboo::system_stack(bamboo::yield_now));
+        unreachable!();
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let bad = doubled_prefixes(&src);
+    assert!(
+        bad.is_empty(),
+        "fatal! messages that repeat the prefix:\n{bad:#?}"
+    );
+    // The scan finds a planted one (so it can fail).
+    let planted = std::env::temp_dir().join(format!("bamboo-fatal-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::write(
+        planted.join("x.rs"),
+        "fn f() { fatal!(\"bamboo: worker {}: broken\", 1); }",
+    )
+    .unwrap();
+    let found = doubled_prefixes(&planted);
+    std::fs::remove_dir_all(&planted).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    // A real one.
+    let out = child("fatal_messages_carry_the_prefix_once", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("fatal:"))
+        .unwrap_or_else(|| panic!("no fatal line:\n{stderr}"));
+    assert!(line.starts_with("bamboo: fatal: coroutine "), "{line}");
+    assert_eq!(line.matches("bamboo:").count(), 1, "{line}");
+}
