@@ -116,3 +116,24 @@ fn header_prints_the_settings_the_runtime_took() {
         "{first}"
     );
 }
+
+#[test]
+fn header_prints_the_default_settings_as_numbers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bamboo-stress"))
+        .args(["spawn-storm", "--duration", "100ms"])
+        .env_remove("BAMBOO_DEBUG")
+        .env_remove("BAMBOO_WORKERS")
+        .env_remove("BAMBOO_SEGMENT")
+        .output()
+        .expect("bamboo-stress runs");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let first = stdout.lines().next().unwrap_or_default();
+    // The runtime's defaults: one worker per core, a 2 MiB first segment.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(1024));
+    assert!(
+        first.contains(&format!("workers: {workers}, first segment: 2.0 MiB")),
+        "{first}"
+    );
+    assert!(!first.contains("default"), "{first}");
+}
