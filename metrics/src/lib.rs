@@ -181,8 +181,9 @@ impl Sample {
 /// `docs/metrics.md` exactly (see [`check`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct MemStats {
-    /// Bytes of segments held by live coroutines, spares included
-    /// (`/memory/classes/stacks/inuse:bytes`).
+    /// Bytes reserved by segments held by live coroutines, spares included
+    /// (`/memory/classes/stacks/inuse:bytes`): whole segments, whether or not
+    /// their pages were touched, so address space rather than RSS.
     pub stack_inuse: u64,
     /// Bytes of free segments in worker caches and the pool whose pages may
     /// be resident (`/memory/classes/stacks/cached:bytes`).
