@@ -288,10 +288,12 @@ fn max_stack_of_one_segment_panics_the_grower_only() {
     const TEST: &str = "max_stack_of_one_segment_panics_the_grower_only";
     if is_child(TEST) {
         let seg = 16 << 10;
+        // The smallest max_stack build() accepts for this first segment:
+        // its whole bytes (16 + 32 KiB) plus one grow (32 + 32 KiB).
         let rt = Runtime::builder()
             .workers(2)
             .segment_size(seg)
-            .max_stack(seg)
+            .max_stack(112 << 10)
             .build()
             .unwrap();
         let (msg, ok) = rt.block_on(|| {
@@ -306,7 +308,7 @@ fn max_stack_of_one_segment_panics_the_grower_only() {
             let deep = bamboo::spawn(|| depth(100_000));
             let e = deep
                 .join()
-                .expect_err("a 100,000-frame recursion fit in 16 KiB");
+                .expect_err("a 100,000-frame recursion fit in 112 KiB");
             let msg = e.panic_message().expect("a message").to_string();
             let ok: u32 = shallow.into_iter().map(|h| h.join().unwrap()).sum();
             // And the runtime still starts and runs coroutines.
@@ -320,7 +322,7 @@ fn max_stack_of_one_segment_panics_the_grower_only() {
     let c = run_child(TEST);
     let r = result_line(&c);
     assert!(
-        r.contains("stack exceeds max_stack of 16384 bytes (growing to"),
+        r.contains("stack exceeds max_stack of 114688 bytes (growing to"),
         "{r}"
     );
 }
