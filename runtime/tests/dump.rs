@@ -383,6 +383,27 @@ fn dump_lists_every_coroutine() {
     assert!(sleeper.join().unwrap_err().is_cancelled());
     let left = h.dump();
     assert!(left.iter().all(|c| !ids.contains(&c.id)), "{left:#?}");
+    // A name given by coroutine::Builder shows in the dump and its line.
+    let (ntx, nrx) = channel::<u32>(0);
+    let named = bamboo::coroutine::Builder::new()
+        .name("conn-handler")
+        .spawn_on(&h, move || nrx.recv());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let n = loop {
+        let d = h.dump();
+        if let Some(c) = d
+            .into_iter()
+            .find(|c| c.id == named.id() && c.waiting_on.is_some())
+        {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "named coroutine never waits");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(n.name.as_deref(), Some("conn-handler"));
+    assert!(n.to_string().contains("\"conn-handler\""), "{n}");
+    ntx.send(2).unwrap();
+    assert_eq!(named.join().unwrap(), Ok(2));
     // The running coroutine sees itself running.
     let me = rt.block_on(move || {
         let id = bamboo::Handle::current().unwrap().dump();

@@ -104,9 +104,9 @@ impl fmt::Display for CoroutineInfo {
     }
 }
 
-/// The name of a task (the hook for named coroutines).
-fn name_of(_t: &TaskShared) -> Option<String> {
-    None
+/// The name `coroutine::Builder::name` gave the task, if any.
+fn name_of(t: &TaskShared) -> Option<String> {
+    t.name.as_deref().map(str::to_owned)
 }
 
 /// What `t` is doing now; `None` once it is done.
