@@ -11,6 +11,8 @@
 //! - [`runner`]: builds the runtime, runs workloads and monitor for a given
 //!   time, stops them in order, detects hangs, returns a [`RunResult`];
 //! - [`report`]: the end-of-run table, figures and JSON summary;
+//! - [`soak`]: the `--soak` sampler (RSS, stack bytes, descriptors, mappings
+//!   each second) and its verdict that none of them grew after the warm-up;
 //! - [`plot`]: the SVG of stack bytes in use and live coroutines over time;
 //! - [`parse`]: the command line's duration and size syntax.
 //!
@@ -22,6 +24,7 @@ pub mod parse;
 pub mod plot;
 pub mod report;
 pub mod runner;
+pub mod soak;
 pub mod stats;
 pub mod workloads;
 

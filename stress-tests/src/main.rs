@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use bamboo_stress::parse::{parse_duration, parse_size};
 use bamboo_stress::report::{self, group};
+use bamboo_stress::soak::SoakConfig;
 use bamboo_stress::{Progress, RunConfig, Workload};
 
 /// Duration of a run with a workload but no `--duration`.
@@ -66,6 +67,15 @@ struct Cli {
     /// Print a machine-readable JSON summary on stdout instead of the table.
     #[arg(long)]
     json: bool,
+
+    /// Soak: sample RSS, stack bytes, open fds and mappings every second and
+    /// fail if any grew after the warm-up (docs/stress.md, "The soak").
+    #[arg(long)]
+    soak: bool,
+
+    /// With --soak: write every sample as CSV (t,rss,stack_mapped,stack_inuse,fds,maps).
+    #[arg(long, value_name = "FILE.csv", requires = "soak")]
+    soak_csv: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +92,15 @@ fn main() -> ExitCode {
     cfg.stack_move = cli.stack_move;
     cfg.stack_poison = cli.stack_poison;
     cfg.segment_size = cli.segment_size;
+    if cli.soak {
+        match SoakConfig::for_duration(duration) {
+            Ok(c) => cfg.soak = Some(c),
+            Err(e) => {
+                eprintln!("bamboo-stress: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     let rt = match bamboo_stress::build_runtime(&cfg) {
         Ok(rt) => rt,
@@ -121,6 +140,16 @@ fn main() -> ExitCode {
     } else {
         print!("{}", report::text(&result));
     }
+    if let (Some(path), Some(soak)) = (&cli.soak_csv, &result.soak) {
+        match std::fs::write(path, soak_csv(soak)) {
+            Ok(()) if !cli.json => println!("soak samples written to {}", path.display()),
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("bamboo-stress: cannot write {}: {e}", path.display());
+                ok = false;
+            }
+        }
+    }
     if let Some(path) = &cli.plot {
         let series = result
             .monitor
@@ -150,6 +179,18 @@ fn main() -> ExitCode {
         }
         ExitCode::FAILURE
     }
+}
+
+/// The soak's samples as CSV, one line per second.
+fn soak_csv(r: &bamboo_stress::soak::SoakReport) -> String {
+    let mut o = String::from("t,rss,stack_mapped,stack_inuse,fds,maps\n");
+    for s in &r.samples_taken {
+        o.push_str(&format!(
+            "{:.1},{},{},{},{},{}\n",
+            s.t, s.rss, s.stack_mapped, s.stack_inuse, s.fds, s.maps
+        ));
+    }
+    o
 }
 
 /// `mixed, forced stack moves, stack poison` and the like.

@@ -28,9 +28,21 @@ use std::time::{Duration, Instant};
 
 use bamboo::Handle;
 use bamboo_metrics::{all, check, read_consistent, Kind, MemStats, Sample, Value};
+use hdrhistogram::Histogram;
 
 /// How many messages of each kind are kept (the counters count them all).
 const MAX_MESSAGES: usize = 20;
+
+/// The largest latency the histogram tells apart (larger ones count as it).
+pub const MAX_LATENCY_NS: u64 = 600_000_000_000;
+
+/// An empty latency histogram of [`MonitorResult::latencies_ns`]'s shape.
+pub fn latency_histogram() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, MAX_LATENCY_NS, 2) {
+        Ok(h) => h,
+        Err(e) => unreachable!("constant histogram bounds are valid: {e:?}"),
+    }
+}
 
 /// How long the final check waits for finished coroutines to be counted.
 const SETTLE: Duration = Duration::from_secs(5);
@@ -84,8 +96,11 @@ pub struct MonitorResult {
     pub failed_checks: u64,
     /// The first of those, described.
     pub check_messages: Vec<String>,
-    /// Latency of every call, in nanoseconds, sorted.
-    pub latencies_ns: Vec<u64>,
+    /// Latency of every call, in nanoseconds: a histogram of fixed size
+    /// (two significant digits, 1 ns..=[`MAX_LATENCY_NS`]), so a run of
+    /// hours holds as much memory for it as a run of seconds (the soak
+    /// measures the process's RSS).
+    pub latencies_ns: Histogram<u64>,
     /// Largest `stack_inuse` seen.
     pub peak_stack_inuse: u64,
     /// Largest `coroutines` seen.
@@ -105,8 +120,10 @@ impl MonitorResult {
         if l.is_empty() {
             return Duration::ZERO;
         }
-        let i = ((l.len() - 1) as f64 * q).round() as usize;
-        Duration::from_nanos(l[i.min(l.len() - 1)])
+        if q >= 1.0 {
+            return Duration::from_nanos(l.max());
+        }
+        Duration::from_nanos(l.value_at_quantile(q.max(0.0)))
     }
 }
 
@@ -141,7 +158,6 @@ pub fn run(h: Handle, live: Arc<Live>, stack_move: bool, sample_every: Duration)
         bamboo::yield_now();
     }
     m.finish(stack_move);
-    m.r.latencies_ns.sort_unstable();
     m.r.final_mem = m.mem.clone();
     m.r.final_samples = m.samples;
     m.r
@@ -167,7 +183,7 @@ impl Monitor {
                 mismatch_messages: Vec::new(),
                 failed_checks: 0,
                 check_messages: Vec::new(),
-                latencies_ns: Vec::new(),
+                latencies_ns: latency_histogram(),
                 peak_stack_inuse: 0,
                 peak_coroutines: 0,
                 series: Vec::new(),
@@ -182,7 +198,7 @@ impl Monitor {
         let t = Instant::now();
         read_consistent(&self.h, &mut self.mem, &mut self.samples);
         let ns = t.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.r.latencies_ns.push(ns);
+        self.r.latencies_ns.saturating_record(ns);
         self.r.calls += 1;
         self.check_equalities();
         self.check_invariants();

@@ -36,6 +36,9 @@ pub struct Summary {
     pub rounds: Vec<(String, u64)>,
     /// Every Uint64 and Float64 metric of the final `read_consistent`.
     pub metrics: Vec<MetricRow>,
+    /// The soak's verdict (`--soak` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::SoakReport>,
 }
 
 /// The run's figures.
@@ -147,6 +150,7 @@ pub fn summary(r: &RunResult) -> Summary {
         figures: figures(r),
         rounds: r.stats.rounds.clone(),
         metrics: metric_rows(r),
+        soak: r.soak.clone(),
     }
 }
 
@@ -289,6 +293,9 @@ pub fn text(r: &RunResult) -> String {
     line("mismatches", group(f.mismatches));
     line("failed checks", group(f.failed_checks));
     line("panics", group(f.panics));
+    if let Some(s) = &r.soak {
+        o.push_str(&s.text());
+    }
 
     let failures = r.failures();
     if failures.is_empty() {

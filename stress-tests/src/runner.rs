@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bamboo::{JoinHandle, Runtime};
 
 use crate::monitor::{self, Live, MonitorResult};
+use crate::soak::{Sampler, SoakConfig, SoakReport};
 use crate::stats::{Shared, StatsSnapshot};
 use crate::workloads::{self, Workload};
 
@@ -41,6 +42,9 @@ pub struct RunConfig {
     /// How long the drivers and the monitor may take to return once
     /// stopped before they count as hung.
     pub grace: Duration,
+    /// Sample RSS, stack bytes, descriptors and mappings every second and
+    /// fail when they grow after the warm-up (`--soak`, [`crate::soak`]).
+    pub soak: Option<SoakConfig>,
 }
 
 impl RunConfig {
@@ -54,6 +58,7 @@ impl RunConfig {
             stack_poison: false,
             segment_size: None,
             grace: Duration::from_secs(120),
+            soak: None,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct RunResult {
     pub crashed: Vec<String>,
     /// Drivers or monitor that did not return within the grace time.
     pub hung: Vec<String>,
+    /// The soak's samples judged (`None` without `--soak`).
+    pub soak: Option<SoakReport>,
 }
 
 impl RunResult {
@@ -133,6 +140,9 @@ impl RunResult {
         }
         why.extend(self.crashed.iter().cloned());
         why.extend(self.hung.iter().map(|h| format!("hang: {h}")));
+        if let Some(s) = &self.soak {
+            why.extend(s.failures.iter().cloned());
+        }
         why
     }
 
@@ -186,6 +196,16 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
         rt.spawn(move || monitor::run(h2, live, stack_move, sample_every))
     };
     let start = Instant::now();
+    let mut crashed = Vec::new();
+    let sampler = cfg
+        .soak
+        .and_then(|c| match Sampler::start(h.clone(), c, start) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                crashed.push(format!("soak: cannot start the sampler thread: {e}"));
+                None
+            }
+        });
     let drivers: Vec<(&str, JoinHandle<u64>)> = cfg
         .workload
         .parts()
@@ -217,7 +237,6 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
     }
     shared.stop();
 
-    let mut crashed = Vec::new();
     let mut hung = Vec::new();
     let stopped_at = Instant::now();
     for (name, d) in drivers {
@@ -233,6 +252,7 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
         }
     }
     let elapsed = start.elapsed();
+    let soak = sampler.map(Sampler::finish);
     live.stop();
     let monitor = if wait(&mon, Instant::now() + cfg.grace, &mut || {
         progress(&snap(true))
@@ -263,6 +283,7 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
         monitor,
         crashed,
         hung,
+        soak,
     };
     if result.hung.is_empty() {
         drop(rt);
@@ -313,7 +334,13 @@ mod tests {
                 mismatch_messages: Vec::new(),
                 failed_checks: 0,
                 check_messages: Vec::new(),
-                latencies_ns: vec![1, 2, 3],
+                latencies_ns: {
+                    let mut l = crate::monitor::latency_histogram();
+                    for ns in [1, 2, 3] {
+                        l.saturating_record(ns);
+                    }
+                    l
+                },
                 peak_stack_inuse: 0,
                 peak_coroutines: 0,
                 series: Vec::new(),
@@ -322,6 +349,7 @@ mod tests {
             }),
             crashed: Vec::new(),
             hung: Vec::new(),
+            soak: None,
         }
     }
 

@@ -137,3 +137,58 @@ fn header_prints_the_default_settings_as_numbers() {
     );
     assert!(!first.contains("default"), "{first}");
 }
+
+#[test]
+fn soak_judges_every_series_and_writes_its_samples() {
+    let out = stress(&["spawn-storm", "--soak", "--duration", "5s"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--soak") && err.contains("--duration"),
+        "{err}"
+    );
+    let out = stress(&["spawn-storm", "--soak-csv", "x.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let csv = std::env::temp_dir().join(format!("bamboo-stress-soak-{}.csv", std::process::id()));
+    let csv_arg = csv.to_str().expect("utf-8 temp path");
+    let out = stress(&[
+        "spawn-storm",
+        "--soak",
+        "--duration",
+        "10s",
+        "--workers",
+        "2",
+        "--json",
+        "--soak-csv",
+        csv_arg,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    let soak = &v["soak"];
+    assert!(soak["samples"].as_u64() >= Some(10), "{soak}");
+    assert!(
+        soak["failures"].as_array().is_some_and(|f| f.is_empty()),
+        "{soak}"
+    );
+    let series: Vec<&str> = soak["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter_map(|s| s["bound"]["series"].as_str())
+        .collect();
+    assert_eq!(series, ["rss", "stack_mapped", "fds", "maps"]);
+    for s in soak["series"].as_array().expect("series") {
+        assert!(s["baseline_max"].as_u64() > Some(0), "{s}");
+    }
+    assert_eq!(soak["fds_before"], soak["fds_after"]);
+    let samples = std::fs::read_to_string(&csv).expect("samples written");
+    let _ = std::fs::remove_file(&csv);
+    let mut lines = samples.lines();
+    assert_eq!(
+        lines.next(),
+        Some("t,rss,stack_mapped,stack_inuse,fds,maps")
+    );
+    assert!(lines.count() >= 10, "{samples}");
+}
