@@ -187,6 +187,34 @@ fn cancel_a_running_coroutine_at_its_next_check_point() {
     })
 }
 
+/// A waiter cancelled while parked on a `Mutex` leaves its wait queue: the
+/// unlock's notification reaches the live waiter behind it. (Before the
+/// fix the unwound waiter stayed queued, the unlock woke its finished task
+/// and the live waiter slept for ever; the watchdog fired in round 0.)
+#[test]
+fn a_cancelled_mutex_waiter_leaves_the_queue_and_the_next_one_gets_the_lock() {
+    watchdog(60, || {
+        let rt = rt(2);
+        let m = Arc::new(Mutex::new(0u64));
+        for round in 0..50 {
+            let held = m.lock();
+            let parked = |add: u64| {
+                let m = m.clone();
+                rt.spawn(move || *m.lock() += add)
+            };
+            let cancelled = parked(1);
+            std::thread::sleep(Duration::from_millis(2));
+            let live = parked(10);
+            std::thread::sleep(Duration::from_millis(2));
+            cancelled.cancel();
+            assert!(cancelled.join().unwrap_err().is_cancelled(), "round {round}");
+            drop(held);
+            live.join().unwrap();
+            assert_eq!(*m.lock(), 10 * (round + 1), "round {round}");
+        }
+    })
+}
+
 #[test]
 fn cancel_a_finished_coroutine_does_nothing() {
     watchdog(30, || {

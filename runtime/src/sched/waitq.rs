@@ -16,6 +16,10 @@
 //! only an early exit (condition true right after registering, or a
 //! spurious wake-up) searches.
 //!
+//! A cancel (`JoinHandle::cancel`) unwinds a parked coroutine out of its
+//! park: on the way out it leaves the queue, and passes on a notification
+//! that had already popped it (`park_registered`).
+//!
 //! A coroutine's node is its own task (a coroutine waits in one queue at a
 //! time: it registers, then parks), so waiting allocates nothing; a plain
 //! thread gets a small heap node per wait.
@@ -120,18 +124,49 @@ impl WaitQueue {
         node
     }
 
-    fn unregister(&self, node: &Node) {
+    /// Leave the queue; false when a notifier had already popped the node
+    /// (its notification was meant for us).
+    fn unregister(&self, node: &Node) -> bool {
         if !node.queued().load(Acquire) {
-            return;
+            return false;
         }
         let mut q = self.q.lock();
-        if node.queued().load(Acquire) {
+        let removed = node.queued().load(Acquire);
+        if removed {
             if let Some(i) = q.iter().rposition(|n| n.same(node)) {
                 q.remove(i);
             }
             node.queued().store(false, Release);
         }
         self.len.store(q.len(), SeqCst);
+        removed
+    }
+
+    /// Park until unparked; when a cancel unwinds the coroutine out of the
+    /// park instead, leave the queue on the way out (a node left behind
+    /// would take a later notification to a finished task: lost wake-up),
+    /// and pass on a notification that had already popped us, since the
+    /// unwound waiter will not retry (the next waiter re-checks instead).
+    /// Both are short, non-parking operations, as a forced unwind requires.
+    fn park_registered(&self, node: &Node, park: impl FnOnce()) {
+        struct LeaveOnUnwind<'a> {
+            q: &'a WaitQueue,
+            node: &'a Node,
+        }
+        impl Drop for LeaveOnUnwind<'_> {
+            fn drop(&mut self) {
+                // Only a forced unwind (cancel, shutdown) leaves a park this
+                // way in the runtime; any other panic here is a test
+                // harness's (loom's deadlock report), whose teardown must
+                // not touch the queue again.
+                if crate::coro::is_force_unwinding() && !self.q.unregister(self.node) {
+                    self.q.notify_one();
+                }
+            }
+        }
+        let leave = LeaveOnUnwind { q: self, node };
+        park();
+        std::mem::forget(leave);
     }
 
     /// Park until `f` returns `Some`.
@@ -148,7 +183,7 @@ impl WaitQueue {
                 self.unregister(&node);
                 return r;
             }
-            park::park(self.why);
+            self.park_registered(&node, || park::park(self.why));
             self.unregister(&node);
             if let Some(r) = f() {
                 return r;
@@ -175,7 +210,7 @@ impl WaitQueue {
                 self.unregister(&node);
                 return Some(r);
             }
-            park::park_until(deadline, self.why);
+            self.park_registered(&node, || park::park_until(deadline, self.why));
             self.unregister(&node);
             if let Some(r) = f() {
                 return Some(r);
