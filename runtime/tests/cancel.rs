@@ -207,11 +207,63 @@ fn a_cancelled_mutex_waiter_leaves_the_queue_and_the_next_one_gets_the_lock() {
             let live = parked(10);
             std::thread::sleep(Duration::from_millis(2));
             cancelled.cancel();
-            assert!(cancelled.join().unwrap_err().is_cancelled(), "round {round}");
+            assert!(
+                cancelled.join().unwrap_err().is_cancelled(),
+                "round {round}"
+            );
             drop(held);
             live.join().unwrap();
             assert_eq!(*m.lock(), 10 * (round + 1), "round {round}");
         }
+    })
+}
+
+/// A cancel that lands just as a worker starts the coroutine (after
+/// `coro::start`, before the first resume) still completes the join as
+/// cancelled. (Before the fix the worker destroyed the unstarted coroutine
+/// without publishing, and `join` waited for ever: this test failed at
+/// round 467 of 1,500.)
+#[test]
+fn a_cancel_racing_the_start_still_completes_the_join() {
+    watchdog(120, || {
+        let rt = rt(2);
+        rt.block_on(|| {
+            let mut n: u64 = 0;
+            // 1,500 rounds, or 30 s in the stress mode (a segment switch,
+            // with poison two system calls, at every check point).
+            let t_end = Instant::now() + Duration::from_secs(30);
+            for round in (0..1500u64).take_while(|_| Instant::now() < t_end) {
+                let hs: Vec<_> = (0..30)
+                    .map(|i| {
+                        bamboo::spawn(move || {
+                            for _ in 0..3 + i % 7 {
+                                bamboo::sleep(Duration::from_micros(200));
+                            }
+                        })
+                    })
+                    .collect();
+                for h in &hs {
+                    n = n
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    for _ in 0..(n >> 62) {
+                        bamboo::yield_now();
+                    }
+                    h.cancel();
+                }
+                for (i, h) in hs.into_iter().enumerate() {
+                    let t0 = Instant::now();
+                    while !h.is_finished() {
+                        assert!(
+                            t0.elapsed() < Duration::from_secs(10),
+                            "round {round}: coroutine {i} cancelled but its join never completes"
+                        );
+                        bamboo::sleep(Duration::from_millis(1));
+                    }
+                    let _ = h.join();
+                }
+            }
+        });
     })
 }
 

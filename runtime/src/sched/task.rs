@@ -231,6 +231,35 @@ impl Drop for Unstarted {
     }
 }
 
+/// The body as its coroutine's closure holds it. A cancel that lands
+/// between `coro::start` and the first resume makes the worker destroy the
+/// coroutine unstarted, dropping the closure without calling it: this
+/// guard then stages the cancellation, so the join still completes (found
+/// by the stress CLI's `--chaos`: the joiner used to wait for ever).
+pub(crate) struct StartedBody(Option<Arc<dyn Body>>);
+
+impl StartedBody {
+    pub(crate) fn new(body: Arc<dyn Body>) -> StartedBody {
+        StartedBody(Some(body))
+    }
+
+    /// The coroutine's first resume: run the body (see [`Body::run`]).
+    pub(crate) fn run(mut self) -> Arc<dyn Body> {
+        match self.0.take() {
+            Some(b) => b.run(),
+            None => fatal!("a coroutine body ran twice"),
+        }
+    }
+}
+
+impl Drop for StartedBody {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            b.stage_cancelled();
+        }
+    }
+}
+
 /// A coroutine body as the worker sees it: the user closure and its join
 /// slot in one allocation (a [`Spawned`]).
 pub(crate) trait Body: Send + Sync {
@@ -242,6 +271,12 @@ pub(crate) trait Body: Send + Sync {
     /// Cannot start: drop the closure, complete the slot with a panic
     /// payload of `why`.
     fn fail(&self, why: String);
+
+    /// Started (its coroutine exists) but destroyed before its first
+    /// resume: drop the closure, stage the slot as cancelled and leave the
+    /// publication to the worker, once the segments are back
+    /// ([`take_unwound`]).
+    fn stage_cancelled(self: Arc<Self>);
     /// Make the staged result visible and wake the joiner.
     fn publish(&self);
 }
@@ -438,6 +473,12 @@ where
         self.join.complete(Err(JoinError {
             repr: JoinErrorRepr::Panic(Box::new(why)),
         }));
+    }
+
+    fn stage_cancelled(self: Arc<Self>) {
+        drop(self.f.lock().take());
+        self.join.stage(Err(cancelled()));
+        defer_publication(self);
     }
 
     fn publish(&self) {

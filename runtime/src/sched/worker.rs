@@ -437,7 +437,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                         continue;
                     }
                 };
-                let body = u.take_body();
+                let body = super::task::StartedBody::new(u.take_body());
                 let opts = coro::StartOpts {
                     id: task.id,
                     name: task.name.as_deref(),
