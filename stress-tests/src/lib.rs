@@ -11,6 +11,8 @@
 //! - [`runner`]: builds the runtime, runs workloads and monitor for a given
 //!   time, stops them in order, detects hangs, returns a [`RunResult`];
 //! - [`report`]: the end-of-run table, figures and JSON summary;
+//! - [`chaos`]: the `--chaos` driver: seeded cancels, panics and dropped
+//!   channel ends and handles, every outcome and destructor accounted for;
 //! - [`soak`]: the `--soak` sampler (RSS, stack bytes, descriptors, mappings
 //!   each second) and its verdict that none of them grew after the warm-up;
 //! - [`plot`]: the SVG of stack bytes in use and live coroutines over time;
@@ -19,6 +21,7 @@
 //! See `docs/stress.md` for how to run it and what each check proves.
 #![warn(missing_docs)]
 
+pub mod chaos;
 pub mod monitor;
 pub mod parse;
 pub mod plot;

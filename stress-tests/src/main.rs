@@ -16,6 +16,7 @@ use bamboo::Handle;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use bamboo_stress::chaos::ChaosConfig;
 use bamboo_stress::parse::{parse_duration, parse_size};
 use bamboo_stress::report::{self, group};
 use bamboo_stress::soak::SoakConfig;
@@ -73,6 +74,17 @@ struct Cli {
     #[arg(long)]
     soak: bool,
 
+    /// Chaos: next to the workloads, cancel, panic and drop channel ends and
+    /// join handles at random points, checking every outcome and that every
+    /// destructor ran (docs/stress.md, "Chaos").
+    #[arg(long)]
+    chaos: bool,
+
+    /// With --chaos: the seed of every random draw (default: from the clock;
+    /// printed at the start either way).
+    #[arg(long, value_name = "N", requires = "chaos")]
+    seed: Option<u64>,
+
     /// With --soak: write every sample as CSV (t,rss,stack_mapped,stack_inuse,fds,maps).
     #[arg(long, value_name = "FILE.csv", requires = "soak")]
     soak_csv: Option<PathBuf>,
@@ -92,6 +104,11 @@ fn main() -> ExitCode {
     cfg.stack_move = cli.stack_move;
     cfg.stack_poison = cli.stack_poison;
     cfg.segment_size = cli.segment_size;
+    if cli.chaos {
+        cfg.chaos = Some(ChaosConfig::new(
+            cli.seed.unwrap_or_else(bamboo_stress::chaos::random_seed),
+        ));
+    }
     if cli.soak {
         match SoakConfig::for_duration(duration) {
             Ok(c) => cfg.soak = Some(c),
@@ -120,6 +137,19 @@ fn main() -> ExitCode {
             );
         }
         println!("{}", header(&cfg, &rt.handle()));
+    }
+    if let Some(c) = &cfg.chaos {
+        let line = format!(
+            "chaos: seed {} (replay the same schedule with --chaos --seed {})",
+            c.seed, c.seed
+        );
+        // On stdout with the header; on stderr with --json, whose stdout
+        // is one JSON document (which has the seed too).
+        if cli.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 
     let bar = progress_bar(&cfg, cli.json);

@@ -36,6 +36,9 @@ pub struct Summary {
     pub rounds: Vec<(String, u64)>,
     /// Every Uint64 and Float64 metric of the final `read_consistent`.
     pub metrics: Vec<MetricRow>,
+    /// The chaos driver's counters (`--chaos` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::ChaosSnapshot>,
     /// The soak's verdict (`--soak` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<crate::soak::SoakReport>,
@@ -150,6 +153,7 @@ pub fn summary(r: &RunResult) -> Summary {
         figures: figures(r),
         rounds: r.stats.rounds.clone(),
         metrics: metric_rows(r),
+        chaos: r.chaos.clone(),
         soak: r.soak.clone(),
     }
 }
@@ -293,6 +297,32 @@ pub fn text(r: &RunResult) -> String {
     line("mismatches", group(f.mismatches));
     line("failed checks", group(f.failed_checks));
     line("panics", group(f.panics));
+    if let Some(c) = &r.chaos {
+        line(
+            "chaos",
+            format!(
+                "seed {}: {} rounds, {} coroutines: {} completed ({} despite a cancel), {} planned panics, {} cancelled, {} channel ends dropped mid-operation, {} handles dropped",
+                c.seed,
+                group(c.rounds),
+                group(c.spawned),
+                group(c.completed),
+                group(c.cancel_lost_race),
+                group(c.panicked),
+                group(c.cancelled),
+                group(c.peers_dropped),
+                group(c.detached)
+            ),
+        );
+        line(
+            "chaos destructors",
+            format!(
+                "{} guards created, {} dropped{}",
+                group(c.guards_created),
+                group(c.guards_dropped),
+                if c.leaked() == 0 { "" } else { " (LEAK)" }
+            ),
+        );
+    }
     if let Some(s) = &r.soak {
         o.push_str(&s.text());
     }

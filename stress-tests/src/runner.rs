@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bamboo::{JoinHandle, Runtime};
 
+use crate::chaos::{self, ChaosConfig, ChaosSnapshot};
 use crate::monitor::{self, Live, MonitorResult};
 use crate::soak::{Sampler, SoakConfig, SoakReport};
 use crate::stats::{Shared, StatsSnapshot};
@@ -45,6 +46,8 @@ pub struct RunConfig {
     /// Sample RSS, stack bytes, descriptors and mappings every second and
     /// fail when they grow after the warm-up (`--soak`, [`crate::soak`]).
     pub soak: Option<SoakConfig>,
+    /// Run the chaos driver next to the workloads (`--chaos`, [`crate::chaos`]).
+    pub chaos: Option<ChaosConfig>,
 }
 
 impl RunConfig {
@@ -59,6 +62,7 @@ impl RunConfig {
             segment_size: None,
             grace: Duration::from_secs(120),
             soak: None,
+            chaos: None,
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct RunResult {
     pub hung: Vec<String>,
     /// The soak's samples judged (`None` without `--soak`).
     pub soak: Option<SoakReport>,
+    /// The chaos driver's counters (`None` without `--chaos`).
+    pub chaos: Option<ChaosSnapshot>,
 }
 
 impl RunResult {
@@ -142,6 +148,17 @@ impl RunResult {
         why.extend(self.hung.iter().map(|h| format!("hang: {h}")));
         if let Some(s) = &self.soak {
             why.extend(s.failures.iter().cloned());
+        }
+        if let Some(c) = &self.chaos {
+            if c.leaked() > 0 {
+                why.push(format!(
+                    "chaos (seed {}): {} guards created, {} dropped: {} destructors never ran",
+                    c.seed,
+                    c.guards_created,
+                    c.guards_dropped,
+                    c.leaked()
+                ));
+            }
         }
         why
     }
@@ -206,7 +223,7 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
                 None
             }
         });
-    let drivers: Vec<(&str, JoinHandle<u64>)> = cfg
+    let mut drivers: Vec<(&str, JoinHandle<u64>)> = cfg
         .workload
         .parts()
         .iter()
@@ -215,6 +232,10 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
             (w.name(), rt.spawn(move || workloads::drive(w, s)))
         })
         .collect();
+    if let Some(c) = cfg.chaos {
+        let s = shared.clone();
+        drivers.push(("chaos", rt.spawn(move || chaos::drive(c, s))));
+    }
 
     let snap = |stopping: bool| {
         let st = &shared;
@@ -284,6 +305,7 @@ pub fn run_on(rt: Runtime, cfg: &RunConfig, progress: &mut dyn FnMut(&Progress))
         crashed,
         hung,
         soak,
+        chaos: cfg.chaos.map(|c| shared.chaos.snapshot(c.seed)),
     };
     if result.hung.is_empty() {
         drop(rt);
@@ -350,6 +372,7 @@ mod tests {
             crashed: Vec::new(),
             hung: Vec::new(),
             soak: None,
+            chaos: None,
         }
     }
 

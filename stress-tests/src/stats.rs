@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use bamboo::JoinHandle;
 
+use crate::chaos::ChaosCounters;
 use crate::workloads::Single;
 
 /// How many failure messages are kept (the counters count them all).
@@ -31,6 +32,8 @@ pub struct Shared {
     pub panics: AtomicU64,
     /// Rounds completed, per workload (indexed by [`Single::index`]).
     pub rounds: [AtomicU64; Single::ALL.len()],
+    /// The `--chaos` driver's counters.
+    pub chaos: ChaosCounters,
     messages: Mutex<Vec<String>>,
 }
 

@@ -192,3 +192,51 @@ fn soak_judges_every_series_and_writes_its_samples() {
     );
     assert!(lines.count() >= 10, "{samples}");
 }
+
+#[test]
+fn chaos_prints_its_seed_and_accounts_for_every_destructor() {
+    let out = stress(&["spawn-storm", "--seed", "5"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--seed") && err.contains("--chaos"), "{err}");
+
+    let out = stress(&[
+        "ping-pong",
+        "--chaos",
+        "--seed",
+        "12345",
+        "--duration",
+        "1s",
+        "--workers",
+        "2",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("chaos: seed 12345 (replay the same schedule with --chaos --seed 12345)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("chaos destructors"))
+        .unwrap_or_default();
+    let counts: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(counts.len(), 2, "{line}");
+    assert_eq!(counts[0], counts[1], "{line}");
+
+    let out = stress(&["spawn-storm", "--chaos", "--duration", "300ms", "--json"]);
+    let stdout = text(&out.stdout);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    let seed = v["chaos"]["seed"]
+        .as_u64()
+        .expect("the seed is in the summary");
+    assert!(err.contains(&format!("chaos: seed {seed} ")), "{err}");
+    assert_eq!(v["chaos"]["guards_created"], v["chaos"]["guards_dropped"]);
+    assert!(v["chaos"]["spawned"].as_u64() > Some(0));
+}
