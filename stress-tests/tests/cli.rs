@@ -158,7 +158,7 @@ fn soak_judges_every_series_and_writes_its_samples() {
     // window this short takes for growth. The 60 s CI soak and the 1 h soak
     // run with the defaults (docs/reliability.md, "Soak").
     let out = Command::new(env!("CARGO_BIN_EXE_bamboo-stress"))
-        .args(&[
+        .args([
             "spawn-storm",
             "--soak",
             "--duration",
