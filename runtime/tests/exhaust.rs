@@ -1,80 +1,33 @@
 //! Running out: address space (`RLIMIT_AS`), mappings (`vm.max_map_count`
 //! under the `mprotect` guard path), and the stack limit (docs/reliability.md,
 //! "Exhaustion"). Each case runs in a child process (this binary re-run with
-//! `BAMBOO_EXHAUST_CHILD` naming it) and must end in the documented message
+//! the child mode naming it, `tests/child`) and must end in the documented message
 //! or error, with a runtime that still runs what it has: the coroutines that
 //! started finish, and new ones start once segments are back.
 //!
 //! The child prints `exhaust-result: <figures>` when every check in it held;
 //! the parent requires that line, a zero exit status, and the messages.
 
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bamboo::sync::{channel, Sender};
 use bamboo::{JoinHandle, Runtime};
 
-const CHILD_ENV: &str = "BAMBOO_EXHAUST_CHILD";
+mod child;
+use child::Child;
+
 const CHILD_TIMEOUT: Duration = Duration::from_secs(180);
 
-struct Child {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Re-run this binary with only `test` selected and `CHILD_ENV=test`; kill
-/// it and fail after `CHILD_TIMEOUT`.
+/// Re-run this binary with only `test` selected and the child mode set to
+/// `test`, with the debug knobs off; kill it and fail after `CHILD_TIMEOUT`.
 fn run_child(test: &str) -> Child {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .env_remove("BAMBOO_DEBUG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the child test process");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waiting for the child") {
-            break st;
-        }
-        if start.elapsed() > CHILD_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child `{test}` still running after {CHILD_TIMEOUT:?}; killed it");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    eprintln!("--- child {test}: {status:?}\n--- stdout:\n{stdout}--- stderr:\n{stderr}---");
-    Child {
-        status,
-        stdout,
-        stderr,
-    }
+    child::run(test, test, &[("BAMBOO_DEBUG", "")], CHILD_TIMEOUT)
 }
 
 fn is_child(test: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
+    child::mode().is_some_and(|m| m == test)
 }
 
 /// The child's success line, after checking the exit status.
