@@ -111,7 +111,8 @@ fn select_claim_finds_load_store() {
 /// record: the claimer delivered and the owner sees the claim, or the
 /// owner took the record out and the claimer found none (nothing lost).
 fn single_claim() {
-    let me = Owner::Thread(Arc::new(ThreadWaiter::new()));
+    let tw = Arc::new(ThreadWaiter::new());
+    let me = Owner::thread(&tw);
     let q: Arc<Mutex<Option<Waiter>>> = Arc::new(Mutex::new(Some(me.waiter())));
     let delivered = Arc::new(AtomicUsize::new(0));
     let claimer = {
@@ -128,7 +129,7 @@ fn single_claim() {
     };
     // The deadline is now: the wait ends at once unless already claimed.
     let claimed_first = me.wait_single(Some(std::time::Instant::now()), Wait::ChanRecv);
-    let (mut g, claimed) = me.settle(|| q.lock());
+    let (mut g, claimed) = me.single_word().settle(|| q.lock());
     if claimed.is_none() {
         assert!(!claimed_first, "a claim seen, then lost");
         assert!(
@@ -138,7 +139,7 @@ fn single_claim() {
     }
     drop(g);
     claimer.join().unwrap();
-    me.disarm();
+    me.single_word().disarm();
     assert_eq!(
         delivered.load(SeqCst) == 1,
         claimed.is_some(),

@@ -191,6 +191,7 @@ impl Waiter {
     }
 
     /// Wake the owner (after a successful claim).
+    #[inline]
     pub(crate) fn wake(&self) {
         match self {
             Waiter::Coroutine(t) => t.unpark(),
@@ -232,10 +233,17 @@ impl Waiter {
 /// The caller as the owner of a single operation's record. A coroutine's
 /// task is borrowed for the operation ([`with_owner`]), so the only
 /// reference-count traffic of a blocking operation is the record's own
-/// reference (made here, dropped by the claimer after its wake).
-pub(crate) enum Owner<'a> {
+/// reference (made here, dropped by the claimer after its wake). The claim
+/// word is kept as a plain reference next to its owner: the wait path
+/// reads it without going through the kind of owner.
+pub(crate) struct Owner<'a> {
+    word: &'a AtomicUsize,
+    who: Who<'a>,
+}
+
+enum Who<'a> {
     Coroutine(&'a Arc<TaskShared>),
-    Thread(Arc<ThreadWaiter>),
+    Thread(&'a Arc<ThreadWaiter>),
 }
 
 /// Run `f` as the owner of a single operation: the running coroutine (its
@@ -243,39 +251,45 @@ pub(crate) enum Owner<'a> {
 #[inline]
 pub(crate) fn with_owner<R>(f: impl FnOnce(&Owner<'_>) -> R) -> R {
     crate::sched::task::with_current(|t| {
+        let tw;
         let me = match t {
-            Some(t) => Owner::Coroutine(t),
-            None => Owner::Thread(thread_waiter()),
+            Some(t) => Owner {
+                word: &t.claim,
+                who: Who::Coroutine(t),
+            },
+            None => {
+                tw = thread_waiter();
+                Owner::thread(&tw)
+            }
         };
         // One call site, so `f` inlines into the caller.
         f(&me)
     })
 }
 
-impl Owner<'_> {
+impl<'a> Owner<'a> {
+    /// A plain thread as the owner (its record made by the caller).
     #[inline]
-    pub(crate) fn word(&self) -> &AtomicUsize {
-        match self {
-            Owner::Coroutine(t) => &t.claim,
-            Owner::Thread(t) => &t.claim,
+    pub(crate) fn thread(t: &'a Arc<ThreadWaiter>) -> Owner<'a> {
+        Owner {
+            word: &t.claim,
+            who: Who::Thread(t),
         }
+    }
+
+    /// The claim word, for the operation to hold while it waits.
+    #[inline(always)]
+    pub(crate) fn single_word(&self) -> Word<'a> {
+        Word(self.word)
     }
 
     /// What the record names (one reference, for the claimer to wake).
     #[inline]
     pub(crate) fn waiter(&self) -> Waiter {
-        match self {
-            Owner::Coroutine(t) => Waiter::Coroutine(Arc::clone(t)),
-            Owner::Thread(t) => Waiter::Thread(Arc::clone(t)),
+        match self.who {
+            Who::Coroutine(t) => Waiter::Coroutine(Arc::clone(t)),
+            Who::Thread(t) => Waiter::Thread(Arc::clone(t)),
         }
-    }
-
-    /// The word as a claimer left it: `Some(TAKEN_CASE)` for `TAKEN`,
-    /// `Some(0)` for a claim, `None` while unclaimed.
-    #[inline]
-    pub(crate) fn claimed(&self) -> Option<usize> {
-        let w = self.word().load(Acquire);
-        (w >= CLAIMED).then(|| w - CLAIMED)
     }
 
     /// Park until a claimer stored its claim (true) or `deadline` passed
@@ -285,7 +299,7 @@ impl Owner<'_> {
     #[inline(always)]
     pub(crate) fn wait_single(&self, deadline: Option<Instant>, why: Wait) -> bool {
         loop {
-            if self.word().load(Acquire) >= CLAIMED {
+            if self.word.load(Acquire) >= CLAIMED {
                 return true;
             }
             if let Some(d) = deadline {
@@ -293,14 +307,35 @@ impl Owner<'_> {
                     return false;
                 }
             }
-            match self {
-                Owner::Coroutine(t) => park::park_task(t, deadline, why),
-                Owner::Thread(_) => match deadline {
+            match self.who {
+                Who::Coroutine(t) => park::park_task(t, deadline, why),
+                Who::Thread(_) => match deadline {
                     None => thread::park(),
                     Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
                 },
             }
         }
+    }
+}
+
+/// The owner's side of a single operation's claim word, as the operation
+/// holds it while its record is in a queue.
+#[derive(Clone, Copy)]
+pub(crate) struct Word<'a>(&'a AtomicUsize);
+
+impl Word<'_> {
+    /// The word as a claimer left it: `Some(TAKEN_CASE)` for `TAKEN`,
+    /// `Some(0)` for a claim, `None` while unclaimed.
+    #[inline(always)]
+    pub(crate) fn claimed(self) -> Option<usize> {
+        let w = self.0.load(Acquire);
+        (w >= CLAIMED).then(|| w - CLAIMED)
+    }
+
+    /// A receiver took the value of this (send) record and freed it.
+    #[inline(always)]
+    pub(crate) fn is_taken(self) -> bool {
+        self.0.load(Acquire) == TAKEN
     }
 
     /// Settle a single operation's wait under the lock of the one queue
@@ -309,7 +344,7 @@ impl Owner<'_> {
     /// is final: `None` means nobody claimed the record, and the owner may
     /// take it out as timed out (or cancelled) without losing a hand-off.
     #[inline]
-    pub(crate) fn settle<G>(&self, lock: impl FnOnce() -> G) -> (G, Option<usize>) {
+    pub(crate) fn settle<G>(self, lock: impl FnOnce() -> G) -> (G, Option<usize>) {
         if planted(Bug::SingleSettleBeforeLock) {
             let claimed = self.claimed();
             return (lock(), claimed);
@@ -320,9 +355,9 @@ impl Owner<'_> {
     }
 
     /// Back to idle once the record is gone.
-    #[inline]
-    pub(crate) fn disarm(&self) {
-        self.word().store(IDLE, Release);
+    #[inline(always)]
+    pub(crate) fn disarm(self) {
+        self.0.store(IDLE, Release);
     }
 }
 

@@ -102,6 +102,9 @@ impl<E> WaitList<E> {
         };
         let tail = self.tail;
         let n = &mut self.nodes[idx as usize];
+        if n.val.is_some() {
+            fatal!("wait list slot {idx} was free but held a record");
+        }
         n.val = Some(e);
         n.linked = true;
         n.prev = tail;

@@ -27,8 +27,8 @@
 use std::time::Instant;
 
 use super::error::{RecvError, SendError};
-use super::state::{Attempt, Chan, Entry, Own};
-use crate::sync::waiter::{with_owner, Owner, TAKEN_CASE};
+use super::state::{Chan, Entry, Now};
+use crate::sync::waiter::{with_owner, Word, TAKEN_CASE};
 use crate::sync::waitlist::Key;
 use crate::sync::waitq::Wait as Why;
 
@@ -53,19 +53,19 @@ enum End<T> {
 
 /// A record in one of the channel's queues. Removed (and the claim word
 /// disarmed) on drop, also when a cancel unwinds through the wait.
-struct Pending<'a, 'o, T> {
+struct Pending<'a, T> {
     chan: &'a Chan<T>,
     key: Option<Key>,
-    me: &'a Owner<'o>,
+    word: Word<'a>,
     in_sendq: bool,
 }
 
-impl<T> Pending<'_, '_, T> {
+impl<T> Pending<'_, T> {
     /// After the wait: `TAKEN` needs no lock (the record is gone); anything
     /// else is decided under the lock, where the word cannot change.
     #[inline(always)]
     fn end(&mut self) -> End<T> {
-        if self.me.claimed() == Some(TAKEN_CASE) {
+        if self.word.is_taken() {
             self.key = None;
             return End::Taken;
         }
@@ -77,7 +77,7 @@ impl<T> Pending<'_, '_, T> {
         let Some(k) = self.key.take() else {
             unexpected("record gone")
         };
-        let (mut s, claimed) = self.me.settle(|| self.chan.st.lock());
+        let (mut s, claimed) = self.word.settle(|| self.chan.st.lock());
         if claimed == Some(TAKEN_CASE) {
             return End::Taken;
         }
@@ -93,16 +93,24 @@ impl<T> Pending<'_, '_, T> {
     }
 }
 
-impl<T> Drop for Pending<'_, '_, T> {
+impl<T> Drop for Pending<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.key.is_some() {
-            // Unwound (a cancel) before `end`: take the record out, unless
-            // a receiver already took the value and freed it. A value
-            // handed into a recv record meanwhile goes with the coroutine.
-            drop(self.end());
+            self.unwound();
         }
-        self.me.disarm();
+        self.word.disarm();
+    }
+}
+
+impl<T> Pending<'_, T> {
+    /// Unwound (a cancel) before `end`: take the record out, unless a
+    /// receiver already took the value and freed it. A value handed into a
+    /// recv record meanwhile goes with the coroutine.
+    #[cold]
+    #[inline(never)]
+    fn unwound(&mut self) {
+        drop(self.end());
     }
 }
 
@@ -115,16 +123,15 @@ impl<T> Chan<T> {
     #[inline]
     pub(crate) fn send_one(&self, v: T, wait: Wait) -> Result<Result<(), SendError<T>>, T> {
         let mut s = self.st.lock();
-        let v = match s.send_locked(self.cap, v, &mut Own::none()) {
-            Attempt::Done(r, wake) => {
+        let v = match s.send_now(self.cap, v) {
+            Now::Done(r, wake) => {
                 drop(s);
                 if let Some(w) = wake {
                     w.wake();
                 }
                 return Ok(r);
             }
-            Attempt::NotReady(v) => v,
-            Attempt::LostClaim(_) | Attempt::Restart(_) => unexpected("a claim without a waiter"),
+            Now::Wait(v) => v,
         };
         let Wait::Until(deadline) = wait else {
             return Err(v);
@@ -140,7 +147,7 @@ impl<T> Chan<T> {
             let mut p = Pending {
                 chan: self,
                 key: Some(key),
-                me,
+                word: me.single_word(),
                 in_sendq: true,
             };
             me.wait_single(deadline, Why::ChanSend);
@@ -163,16 +170,15 @@ impl<T> Chan<T> {
     #[inline]
     pub(crate) fn recv_one(&self, wait: Wait) -> Option<Result<T, RecvError>> {
         let mut s = self.st.lock();
-        match s.recv_locked(&mut Own::none()) {
-            Attempt::Done(r, wake) => {
+        match s.recv_now() {
+            Now::Done(r, wake) => {
                 drop(s);
                 if let Some(w) = wake {
                     w.wake();
                 }
                 return Some(r);
             }
-            Attempt::NotReady(()) => {}
-            Attempt::LostClaim(_) | Attempt::Restart(_) => unexpected("a claim without a waiter"),
+            Now::Wait(()) => {}
         }
         let Wait::Until(deadline) = wait else {
             return None;
@@ -188,7 +194,7 @@ impl<T> Chan<T> {
             let mut p = Pending {
                 chan: self,
                 key: Some(key),
-                me,
+                word: me.single_word(),
                 in_sendq: false,
             };
             me.wait_single(deadline, Why::ChanRecv);

@@ -112,17 +112,6 @@ pub(crate) struct Own<'a> {
 }
 
 impl<'a> Own<'a> {
-    /// A caller with no records anywhere (a poll, or a single operation).
-    #[inline]
-    pub(crate) fn none() -> Own<'a> {
-        Own {
-            me: None,
-            case: 0,
-            self_claim: false,
-            claimed: false,
-        }
-    }
-
     pub(crate) fn new(me: &Me<'a>, case: usize) -> Own<'a> {
         let me = match me {
             Me::Armed(w) => Some(*w),
@@ -165,8 +154,23 @@ pub(crate) enum Attempt<R, V> {
     Restart(V),
 }
 
-/// Claim the first live counterpart in `q`, unlinking dead records on the
-/// way. `Err` when our own claim was lost.
+/// Claim the first live counterpart in `q` for a caller registered
+/// nowhere (a single operation or a select's poll pass): no own records
+/// to skip, no claim of its own to make first; dead records simply fail
+/// their claim and are unlinked on the way.
+#[inline(always)]
+fn claim_front<T>(q: &mut WaitList<Entry<T>>, take: bool) -> Option<Key> {
+    while let Some(k) = q.pop_front() {
+        if q.get(k).claim(take) {
+            return Some(k);
+        }
+    }
+    None
+}
+
+/// Claim the first live counterpart in `q` for an armed select case,
+/// skipping its own records and unlinking dead ones on the way. `Err` when
+/// our own claim was lost.
 /// `take`: the caller takes the record's value (a receiver taking from a
 /// sender), so a single send's record is claimed as `TAKEN`.
 #[inline]
@@ -176,15 +180,7 @@ fn claim_first<T>(
     take: bool,
 ) -> Result<Option<Key>, ()> {
     if own.me.is_none() {
-        // Registered nowhere (a single operation or a poll): no own records
-        // to skip, no claim of our own to make first; dead records simply
-        // fail the CAS.
-        while let Some(k) = q.pop_front() {
-            if q.get(k).claim(take) {
-                return Ok(Some(k));
-            }
-        }
-        return Ok(None);
+        return Ok(claim_front(q, take));
     }
     loop {
         let Some(k) = q.first(|e| own.skips(e)) else {
@@ -225,6 +221,95 @@ fn register<T>(
     }))
 }
 
+/// How an attempt by a caller registered nowhere went (a single
+/// operation, or a select's poll pass): no claim of its own can be lost.
+pub(crate) enum Now<R, V> {
+    /// Took effect; the waiter to wake after unlocking, if any.
+    Done(R, Option<Waiter>),
+    /// Cannot go now; `V` is what the caller gets back (a send's value).
+    Wait(V),
+}
+
+impl<R, V> Now<R, V> {
+    #[inline(always)]
+    fn attempt(self) -> Attempt<R, V> {
+        match self {
+            Now::Done(r, w) => Attempt::Done(r, w),
+            Now::Wait(v) => Attempt::NotReady(v),
+        }
+    }
+}
+
+impl<T> State<T> {
+    /// Send `v` now if a receiver waits or the buffer has room (the caller
+    /// has no records anywhere).
+    #[inline(always)]
+    pub(crate) fn send_now(&mut self, cap: usize, v: T) -> Now<Result<(), SendError<T>>, T> {
+        if self.receivers == 0 {
+            return Now::Done(Err(SendError(v)), None);
+        }
+        if !self.recvq.is_empty() {
+            if let Some(k) = claim_front(&mut self.recvq, false) {
+                let e = self.recvq.get_mut(k);
+                e.value = Some(v);
+                return Now::Done(Ok(()), e.waiter.take());
+            }
+        }
+        if self.buf.len() < cap {
+            self.buf.push_back(v);
+            return Now::Done(Ok(()), None);
+        }
+        Now::Wait(v)
+    }
+
+    /// Claim the first live blocked sender and take its value (and its
+    /// waiter, to wake), for a caller with no records anywhere. A plain
+    /// send's record is freed here (claimed as `TAKEN`); a select's stays
+    /// for its owner, emptied.
+    #[inline(always)]
+    fn take_sender_now(&mut self) -> Option<(T, Option<Waiter>)> {
+        loop {
+            if self.sendq.front()?.single {
+                let e = self.sendq.take_front().expect("a front record");
+                e.waiter().claim_single(true);
+                let v = e.value.expect("a blocked sender holds its value");
+                return Some((v, e.waiter));
+            }
+            let k = self.sendq.pop_front().expect("a front record");
+            let e = self.sendq.get_mut(k);
+            if e.claim(true) {
+                let v = e.value.take().expect("a blocked sender holds its value");
+                return Some((v, e.waiter.take()));
+            }
+        }
+    }
+
+    /// Receive now if a value is buffered, a sender waits, or the channel
+    /// is closed (the caller has no records anywhere).
+    #[inline(always)]
+    pub(crate) fn recv_now(&mut self) -> Now<Result<T, RecvError>, ()> {
+        if let Some(v) = self.buf.pop_front() {
+            // Room now: move the first blocked sender's value in (Go's
+            // chanrecv on a full buffer).
+            let wake = match self.take_sender_now() {
+                Some((sent, w)) => {
+                    self.buf.push_back(sent);
+                    w
+                }
+                None => None,
+            };
+            return Now::Done(Ok(v), wake);
+        }
+        if let Some((v, w)) = self.take_sender_now() {
+            return Now::Done(Ok(v), w);
+        }
+        if self.senders == 0 {
+            return Now::Done(Err(RecvError), None);
+        }
+        Now::Wait(())
+    }
+}
+
 impl<T> State<T> {
     /// Send `v` now if a receiver waits or the buffer has room.
     #[inline]
@@ -234,6 +319,9 @@ impl<T> State<T> {
         v: T,
         own: &mut Own<'_>,
     ) -> Attempt<Result<(), SendError<T>>, T> {
+        if own.me.is_none() {
+            return self.send_now(cap, v).attempt();
+        }
         if self.receivers == 0 {
             if !own.commit() {
                 return Attempt::LostClaim(v);
@@ -268,21 +356,12 @@ impl<T> State<T> {
         }
     }
 
-    /// Claim the first blocked sender and take its value (and its waiter,
-    /// to wake); a single send's record is freed here.
-    #[inline(always)]
+    /// Claim the first blocked sender for an armed select case and take its
+    /// value (and its waiter, to wake); a single send's record is freed here.
+    #[inline]
     fn take_sender(&mut self, own: &mut Own<'_>) -> Result<Option<(T, Option<Waiter>)>, ()> {
-        match self.sendq.front() {
-            None => return Ok(None),
-            Some(e) if e.single && own.me.is_none() => {
-                // A plain send's record at the front, and no claim of our
-                // own to make first: take its value, free it (TAKEN).
-                let e = self.sendq.take_front().expect("a front record");
-                e.waiter().claim_single(true);
-                let v = e.value.expect("a blocked sender holds its value");
-                return Ok(Some((v, e.waiter)));
-            }
-            Some(_) => {}
+        if self.sendq.is_empty() {
+            return Ok(None);
         }
         let Some(k) = claim_first(&mut self.sendq, own, true)? else {
             return Ok(None);
@@ -300,6 +379,9 @@ impl<T> State<T> {
     /// is closed.
     #[inline]
     pub(crate) fn recv_locked(&mut self, own: &mut Own<'_>) -> Attempt<Result<T, RecvError>, ()> {
+        if own.me.is_none() {
+            return self.recv_now().attempt();
+        }
         if !self.buf.is_empty() {
             if !own.commit() {
                 return Attempt::LostClaim(());
