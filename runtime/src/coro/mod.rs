@@ -605,14 +605,17 @@ pub(crate) fn with_current_task<T: Send + Sync + 'static, R>(
 pub(crate) fn interrupt_requested() -> bool {
     CUR.with(|c| {
         let p = c.interrupt.get();
-        if p.is_null() || c.on_system.get() || c.unwinding.get() {
+        if p.is_null() {
             return false;
         }
         // SAFETY: `p` points into the task `Arc` owned by the running
         // coroutine's `CoroState` (set by `enter`, cleared by `leave`); that
         // state lives in its worker's slab for as long as the coroutine
         // runs, so the flag is alive here.
-        unsafe { (*p).load(std::sync::atomic::Ordering::Relaxed) }
+        let requested = unsafe { (*p).load(std::sync::atomic::Ordering::Relaxed) };
+        // The flag first: it is almost never set, so a check point tests
+        // one pointer and one byte.
+        requested && !c.on_system.get() && !c.unwinding.get()
     })
 }
 
@@ -728,30 +731,8 @@ pub(crate) fn on_report_stack(f: &mut dyn FnMut()) {
 
 fn suspend(reason: Suspend) {
     let y = CUR.with(|c| {
-        if c.unwinding.get() {
-            // A forced unwind cannot suspend: corosensei would unwind the
-            // suspending destructor again, which aborts anyway, with a
-            // message that names nothing.
-            fatal!(
-                "coroutine {} tried to {} while being unwound (cancel or runtime shutdown): a destructor blocked",
-                current_id(),
-                if reason == Suspend::Park {
-                    "park"
-                } else {
-                    "yield"
-                }
-            );
-        }
-        if c.on_system.get() {
-            fatal!(
-                "coroutine {} tried to {} on the system stack",
-                current_id(),
-                if reason == Suspend::Park {
-                    "park"
-                } else {
-                    "yield"
-                }
-            );
+        if c.unwinding.get() || c.on_system.get() {
+            cannot_suspend(reason, c.unwinding.get());
         }
         c.yielder.get()
     });
@@ -771,6 +752,30 @@ fn suspend(reason: Suspend) {
         // would, but without the panic hook.
         std::panic::resume_unwind(Box::new(ShutdownUnwind));
     }
+}
+
+/// A suspension that cannot happen: during a forced unwind (corosensei
+/// would unwind the suspending destructor again, which aborts anyway, with a
+/// message that names nothing), or on the system stack. Out of line, so the
+/// check in [`suspend`] stays two loads.
+#[cold]
+#[inline(never)]
+fn cannot_suspend(reason: Suspend, unwinding: bool) -> ! {
+    let what = if reason == Suspend::Park {
+        "park"
+    } else {
+        "yield"
+    };
+    if unwinding {
+        fatal!(
+            "coroutine {} tried to {what} while being unwound (cancel or runtime shutdown): a destructor blocked",
+            current_id()
+        );
+    }
+    fatal!(
+        "coroutine {} tried to {what} on the system stack",
+        current_id()
+    );
 }
 
 /// Suspend the running coroutine until it is unparked.

@@ -476,10 +476,17 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     coro::set_ctx(None);
 }
 
+/// Between two slices: one test when no timer is armed (the common case
+/// of a busy worker), the heap only when there is one.
+#[inline(always)]
 fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
-    if local.timers.borrow().is_empty() {
-        return;
+    if !local.timers.borrow().is_empty() {
+        fire_due_timers(local, due);
     }
+}
+
+#[inline(never)]
+fn fire_due_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     {
         let mut t = local.timers.borrow_mut();
         t.pop_due(Instant::now(), due);
