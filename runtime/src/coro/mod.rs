@@ -53,7 +53,7 @@ pub(crate) enum Suspend {
     Park,
 }
 
-type Co<R> = Coroutine<(), Suspend, R, Segment>;
+type Co<R> = Coroutine<(), Suspend, R, FirstSegment>;
 type CoYielder = Yielder<(), Suspend>;
 
 /// The segment a previous switch left, usable below the point where it was
@@ -497,7 +497,7 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
     opts: StartOpts<'_>,
     task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
-) -> CoroState<R, T> {
+) -> CoroBox<R, T> {
     let id = opts.id;
     let name = opts
         .name
@@ -508,11 +508,12 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         chain: seg.bytes(),
         ..SegState::OFF
     };
-    let co = Co::with_stack(seg, move |y: &CoYielder, ()| {
+    let top = seg.top();
+    let co = Co::with_stack(FirstSegment(seg), move |y: &CoYielder, ()| {
         CUR.with(|c| c.yielder.set(y as *const CoYielder));
         body()
     });
-    CoroState {
+    let st = CoroState {
         co,
         seg: state,
         spare: None,
@@ -522,7 +523,9 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         suspended: Suspended::NEVER,
         name,
         cancel: Cancel::No,
-    }
+    };
+    // SAFETY: `top` is the top of the first segment `co` was just built on.
+    unsafe { CoroBox::new(st, top) }
 }
 
 fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
@@ -632,11 +635,15 @@ pub(crate) fn resume<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) ->
 }
 
 /// Give back every segment of a finished coroutine.
-pub(crate) fn finish<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
+pub(crate) fn finish<R, T>(ctx: &StackCtx, st: CoroBox<R, T>) {
+    finish_state(ctx, st.into_inner())
+}
+
+fn finish_state<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
     if let Some(s) = st.spare.take() {
         ctx.free(s);
     }
-    let seg = st.co.into_stack();
+    let FirstSegment(seg) = st.co.into_stack();
     // Conservation: a finished coroutine's chain is its first segment alone
     // (every grow frame gave its segment back when it returned).
     if st.seg.chain != seg.bytes() {
@@ -654,7 +661,8 @@ pub(crate) fn finish<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
 
 /// Unwind a suspended coroutine (its destructors run on this worker), then
 /// give back its segments.
-pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, mut st: CoroState<R, T>) {
+pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, st: CoroBox<R, T>) {
+    let mut st = st.into_inner();
     if !st.co.done() && st.cancel == Cancel::Delivered {
         // Suspended again after the shutdown's unwind reached it: inside a
         // destructor (or after catching that unwind). A forced unwind would
@@ -672,7 +680,7 @@ pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, mut st: Cor
         CUR.with(|c| c.unwinding.set(false));
         leave(&mut st);
     }
-    finish(ctx, st)
+    finish_state(ctx, st)
 }
 
 /// True while the current coroutine is being force-unwound (runtime drop).
@@ -826,11 +834,14 @@ fn stack_pointer() -> usize {
 }
 
 mod grow;
+mod home;
 mod shrink;
 mod system;
 
 pub(crate) use grow::checkpoint;
 pub use grow::{grow, grow_with, remaining_stack};
+pub(crate) use home::CoroBox;
+use home::FirstSegment;
 use shrink::Suspended;
 pub(crate) use shrink::{shrink, Shrink};
 pub use system::system_stack;

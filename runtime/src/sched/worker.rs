@@ -44,7 +44,7 @@ use super::task::{Body, TaskShared, Unstarted};
 use super::timer::Timers;
 use super::waitq::Semaphore;
 use crate::config::Config;
-use crate::coro::{self, CoroState, Outcome, StackCtx};
+use crate::coro::{self, CoroBox, Outcome, StackCtx};
 use crate::counters::{latency_bucket, Counters};
 use crate::loom::sync::atomic::AtomicBool;
 use crate::stack::cache::SegCache;
@@ -319,7 +319,7 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
 
 /// A started coroutine as its worker keeps it: its body's result is the
 /// `Body` to publish, its task the `TaskShared` other threads wake.
-type Started = CoroState<Arc<dyn Body>, TaskShared>;
+type Started = CoroBox<Arc<dyn Body>, TaskShared>;
 
 /// Slots of the coroutines a worker owns.
 #[derive(Default)]

@@ -96,3 +96,12 @@ pub(crate) fn entering(limit: usize, base: usize) {
     let len = (base - limit).min(ENTRY_WINDOW);
     client_request(&[MAKE_MEM_UNDEFINED, (base - len) as u64, len as u64, 0, 0, 0]);
 }
+
+/// Tell memcheck that `lo..lo + len` of a segment is addressable (not
+/// initialised): bytes an earlier pop on that segment left inaccessible,
+/// which the runtime itself is about to write (a coroutine's state at the
+/// top of its first segment, `coro/home.rs`).
+#[inline]
+pub(crate) fn addressable(lo: usize, len: usize) {
+    client_request(&[MAKE_MEM_UNDEFINED, lo as u64, len as u64, 0, 0, 0]);
+}
