@@ -72,7 +72,9 @@ pub(crate) fn park_until(deadline: Instant, why: Wait) {
 
 /// [`park`] / [`park_until`] for the running coroutine, whose task the
 /// caller already holds: no reference-count traffic on the wait path.
-/// `task` must be the caller's own task.
+/// `task` must be the caller's own task. Inlined into the channels' wait
+/// loops, where the deadline is often known to be `None`.
+#[inline]
 pub(crate) fn park_task(task: &Arc<TaskShared>, deadline: Option<Instant>, why: Wait) {
     if task.park_state.take_token() {
         return;

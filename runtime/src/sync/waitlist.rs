@@ -37,7 +37,6 @@ pub(crate) struct WaitList<E> {
     free: u32,
     head: u32,
     tail: u32,
-    linked: usize,
 }
 
 impl<E> WaitList<E> {
@@ -47,7 +46,6 @@ impl<E> WaitList<E> {
             free: NIL,
             head: NIL,
             tail: NIL,
-            linked: 0,
         }
     }
 
@@ -82,42 +80,57 @@ impl<E> WaitList<E> {
     /// Append a record; its owner keeps the key.
     #[inline(always)]
     pub(crate) fn push_back(&mut self, e: E) -> Key {
+        self.push_back_with(|| e)
+    }
+
+    /// Append the record `make` builds (in its slot, once the slot is
+    /// found); its owner keeps the key.
+    #[inline(always)]
+    pub(crate) fn push_back_with(&mut self, make: impl FnOnce() -> E) -> Key {
         let idx = if self.free != NIL {
-            let i = self.free;
-            self.free = self.nodes[i as usize].next;
-            i
+            self.free
         } else {
-            let i = self.nodes.len();
-            if i >= NIL as usize {
-                fatal!("wait list holds {i} records");
-            }
-            self.nodes.push(Node {
-                prev: NIL,
-                next: NIL,
-                gen: 0,
-                linked: false,
-                val: None,
-            });
-            i as u32
+            self.grow()
         };
         let tail = self.tail;
         let n = &mut self.nodes[idx as usize];
         if n.val.is_some() {
             fatal!("wait list slot {idx} was free but held a record");
         }
-        n.val = Some(e);
+        // A grown slot's `next` is NIL, as `free` was: either way the free
+        // list's next head.
+        let next_free = n.next;
+        n.val = Some(make());
         n.linked = true;
         n.prev = tail;
         n.next = NIL;
         let gen = n.gen;
+        self.free = next_free;
         if tail == NIL {
             self.head = idx;
         } else {
             self.nodes[tail as usize].next = idx;
         }
         self.tail = idx;
-        self.linked += 1;
         Key { idx, gen }
+    }
+
+    /// A new free slot (the list holds more records than ever before).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) -> u32 {
+        let i = self.nodes.len();
+        if i >= NIL as usize {
+            fatal!("wait list holds {i} records");
+        }
+        self.nodes.push(Node {
+            prev: NIL,
+            next: NIL,
+            gen: 0,
+            linked: false,
+            val: None,
+        });
+        i as u32
     }
 
     /// Unlink the first record and return its key (its slot stays for the
@@ -137,7 +150,6 @@ impl<E> WaitList<E> {
         } else {
             self.nodes[next as usize].prev = NIL;
         }
-        self.linked -= 1;
         Some(Key { idx, gen })
     }
 
@@ -201,7 +213,6 @@ impl<E> WaitList<E> {
         } else {
             self.nodes[next as usize].prev = prev;
         }
-        self.linked -= 1;
     }
 
     /// Owner: unlink if needed, free the slot, return the record.

@@ -94,6 +94,9 @@ fn within(d: Duration) -> Wait {
 }
 
 impl<T> Sender<T> {
+    /// Inlined into each form, so the blocking one's wait is known at
+    /// compile time (no deadline tests on its path).
+    #[inline(always)]
     fn run(&self, v: T, wait: Wait) -> Result<Result<(), SendError<T>>, T> {
         self.chan.send_one(v, wait)
     }
@@ -152,6 +155,8 @@ impl<T> Sender<T> {
 }
 
 impl<T> Receiver<T> {
+    /// Inlined into each form (see `Sender::run`).
+    #[inline(always)]
     fn run(&self, wait: Wait) -> Option<Result<T, RecvError>> {
         self.chan.recv_one(wait)
     }

@@ -120,7 +120,7 @@ fn unexpected(what: &str) -> ! {
 
 impl<T> Chan<T> {
     /// `Ok(outcome)`, or the value back when it could not go in time.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn send_one(&self, v: T, wait: Wait) -> Result<Result<(), SendError<T>>, T> {
         let mut s = self.st.lock();
         let v = match s.send_now(self.cap, v) {
@@ -137,7 +137,7 @@ impl<T> Chan<T> {
             return Err(v);
         };
         with_owner(move |me| {
-            let key = s.sendq.push_back(Entry {
+            let key = s.sendq.push_back_with(|| Entry {
                 waiter: Some(me.waiter()),
                 case: 0,
                 value: Some(v),
@@ -167,7 +167,7 @@ impl<T> Chan<T> {
     }
 
     /// `Some(outcome)`, or `None` when nothing came in time.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recv_one(&self, wait: Wait) -> Option<Result<T, RecvError>> {
         let mut s = self.st.lock();
         match s.recv_now() {
@@ -184,7 +184,7 @@ impl<T> Chan<T> {
             return None;
         };
         with_owner(move |me| {
-            let key = s.recvq.push_back(Entry {
+            let key = s.recvq.push_back_with(|| Entry {
                 waiter: Some(me.waiter()),
                 case: 0,
                 value: None,
