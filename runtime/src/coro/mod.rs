@@ -755,7 +755,8 @@ fn suspend(reason: Suspend) {
     // thread (enter/leave swap it with the coroutine); the Yielder lives in
     // that coroutine's root frame, which outlives every call made from it.
     unsafe { (*y).suspend(reason) };
-    if CUR.with(|c| c.cancel.replace(false)) {
+    // A load in the common case (no store: the flag is almost never set).
+    if CUR.with(|c| c.cancel.get() && c.cancel.replace(false)) {
         // The runtime is shutting down: unwind from here, as a panic
         // would, but without the panic hook.
         std::panic::resume_unwind(Box::new(ShutdownUnwind));

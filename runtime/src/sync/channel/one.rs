@@ -53,14 +53,13 @@ enum End<T> {
 
 /// A record in one of the channel's queues. Removed (and the claim word
 /// disarmed) on drop, also when a cancel unwinds through the wait.
-struct Pending<'a, T> {
+struct Pending<'a, T, const SEND: bool> {
     chan: &'a Chan<T>,
     key: Option<Key>,
     word: Word<'a>,
-    in_sendq: bool,
 }
 
-impl<T> Pending<'_, T> {
+impl<T, const SEND: bool> Pending<'_, T, SEND> {
     /// After the wait: `TAKEN` needs no lock (the record is gone); anything
     /// else is decided under the lock, where the word cannot change.
     #[inline(always)]
@@ -81,7 +80,7 @@ impl<T> Pending<'_, T> {
         if claimed == Some(TAKEN_CASE) {
             return End::Taken;
         }
-        let e = if self.in_sendq {
+        let e = if SEND {
             s.sendq.remove(k)
         } else {
             s.recvq.remove(k)
@@ -93,7 +92,7 @@ impl<T> Pending<'_, T> {
     }
 }
 
-impl<T> Drop for Pending<'_, T> {
+impl<T, const SEND: bool> Drop for Pending<'_, T, SEND> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.key.is_some() {
@@ -103,7 +102,7 @@ impl<T> Drop for Pending<'_, T> {
     }
 }
 
-impl<T> Pending<'_, T> {
+impl<T, const SEND: bool> Pending<'_, T, SEND> {
     /// Unwound (a cancel) before `end`: take the record out, unless a
     /// receiver already took the value and freed it. A value handed into a
     /// recv record meanwhile goes with the coroutine.
@@ -144,11 +143,10 @@ impl<T> Chan<T> {
                 single: true,
             });
             drop(s);
-            let mut p = Pending {
+            let mut p = Pending::<T, true> {
                 chan: self,
                 key: Some(key),
                 word: me.single_word(),
-                in_sendq: true,
             };
             me.wait_single(deadline, Why::ChanSend);
             match p.end() {
@@ -191,11 +189,10 @@ impl<T> Chan<T> {
                 single: true,
             });
             drop(s);
-            let mut p = Pending {
+            let mut p = Pending::<T, false> {
                 chan: self,
                 key: Some(key),
                 word: me.single_word(),
-                in_sendq: false,
             };
             me.wait_single(deadline, Why::ChanRecv);
             match p.end() {

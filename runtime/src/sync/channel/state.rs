@@ -268,12 +268,29 @@ impl<T> State<T> {
     /// for its owner, emptied.
     #[inline(always)]
     fn take_sender_now(&mut self) -> Option<(T, Option<Waiter>)> {
+        if self.sendq.front()?.single {
+            return Some(self.take_single_sender());
+        }
+        self.take_sender_past_selects()
+    }
+
+    /// The front record is a plain send's: take its value and free it.
+    #[inline(always)]
+    fn take_single_sender(&mut self) -> (T, Option<Waiter>) {
+        let e = self.sendq.take_front().expect("a front record");
+        e.waiter().claim_single(true);
+        let v = e.value.expect("a blocked sender holds its value");
+        (v, e.waiter)
+    }
+
+    /// [`State::take_sender_now`] with a select's record at the front:
+    /// claim it (a CAS that fails when another of its cases won; such dead
+    /// records are unlinked on the way).
+    #[inline(never)]
+    fn take_sender_past_selects(&mut self) -> Option<(T, Option<Waiter>)> {
         loop {
             if self.sendq.front()?.single {
-                let e = self.sendq.take_front().expect("a front record");
-                e.waiter().claim_single(true);
-                let v = e.value.expect("a blocked sender holds its value");
-                return Some((v, e.waiter));
+                return Some(self.take_single_sender());
             }
             let k = self.sendq.pop_front().expect("a front record");
             let e = self.sendq.get_mut(k);
