@@ -93,7 +93,7 @@ impl Suspended {
         Suspended(sp & !15)
     }
 
-    fn sp(self) -> usize {
+    pub(super) fn sp(self) -> usize {
         self.0 & !15
     }
 
