@@ -6,8 +6,18 @@ use std::time::Duration;
 
 use bamboo::{Error, Runtime};
 
+/// Held by every test here that builds a runtime: one of them sets
+/// `BAMBOO_MAX_STACK` for a moment, which any `build()` running meanwhile on
+/// another test thread would read (it failed a CI-like run once).
+static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+    ENV.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn sleep_duration_max_sleeps_until_shutdown() {
+    let _env = env_lock();
     let rt = Runtime::builder().workers(1).build().unwrap();
     let h = rt.spawn(|| bamboo::sleep(Duration::MAX));
     std::thread::sleep(Duration::from_millis(50));
@@ -34,6 +44,7 @@ fn wait_group_add_past_usize_max_panics_and_keeps_the_count() {
 
 #[test]
 fn max_stack_below_one_grow_is_rejected_with_the_minimum() {
+    let _env = env_lock();
     const K: usize = 1 << 10;
     // 16 KiB first segment: (16 + 32) KiB, grown to (32 + 32) KiB.
     let min = (16 + 32 + 32 + 32) * K;
