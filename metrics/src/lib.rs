@@ -249,6 +249,8 @@ pub struct MemStats {
     pub parks: u64,
     /// `yield_now` calls from coroutines (`/sched/yields:events`).
     pub yields: u64,
+    /// Check points that yielded to preemption (`/sched/preemptions:events`).
+    pub preemptions: u64,
     /// Unstarted coroutines taken from another worker or the injector
     /// (`/sched/steals:coroutines`).
     pub steals: u64,
@@ -317,6 +319,7 @@ impl MemStats {
             switches: c.switches,
             parks: c.parks,
             yields: c.yields,
+            preemptions: c.preemptions,
             steals: c.steals,
             timers: c.timers,
             system_stack_calls: c.system_stack_calls,

@@ -105,6 +105,7 @@ mem_fields!(
     switches,
     parks,
     yields,
+    preemptions,
     steals,
     timers,
     system_stack_calls,
@@ -282,6 +283,13 @@ pub(crate) const METRICS: &[Metric] = &[
         true,
         field!(parks),
         "Times a coroutine parked to wait for an event (channel, lock, join, sleep)."
+    ),
+    metric!(
+        "/sched/preemptions:events",
+        Uint64,
+        true,
+        field!(preemptions),
+        "Check points that yielded because the coroutine had run for a whole time slice (or a stop-the-world asked it to)."
     ),
     metric!(
         "/sched/steals:coroutines",

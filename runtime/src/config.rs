@@ -19,6 +19,7 @@
 //! | `BAMBOO_SEGMENT` | `size` | [`MIN_SEGMENT`]`..=`[`MAX_SEGMENT`], then rounded **up** to a power of two | [`DEFAULT_SEGMENT`] |
 //! | `BAMBOO_MAX_STACK` | `size` | resolved (rounded) segment size `..=` [`MAX_STACK_LIMIT`] | [`DEFAULT_MAX_STACK`] |
 //! | `BAMBOO_BLOCKING_THREADS` | `integer` | `1..=`[`MAX_BLOCKING_THREADS`] | [`DEFAULT_BLOCKING_THREADS`] |
+//! | `BAMBOO_TIME_SLICE` | `duration` | [`MIN_TIME_SLICE`]`..=`[`MAX_TIME_SLICE`] | [`DEFAULT_TIME_SLICE`] (10 ms) |
 //! | `BAMBOO_DEBUG` | `debug` | see below | all knobs off |
 //!
 //! Builder values go through the same checks (a segment size is rounded up
@@ -31,6 +32,8 @@
 //! size    := ws* digit+ suffix? ws*           suffix is case-insensitive
 //! suffix  := "b" | unit | unit "b" | unit "ib"
 //! unit    := "k" (x 2^10) | "m" (x 2^20) | "g" (x 2^30)
+//! duration := ws* digit+ dunit ws*           dunit is case-sensitive
+//! dunit   := "ns" | "us" | "ms" | "s"
 //! debug   := item ("," item)*
 //! item    := ws* | ws* key ws* "=" ws* value ws*
 //!          | ws* "deadlockgrace" ws* "=" ws* digit+ ws*   (milliseconds, 0..=4294967295)
@@ -61,6 +64,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::Error;
 
@@ -100,6 +104,15 @@ pub(crate) const ENV_SEGMENT: &str = "BAMBOO_SEGMENT";
 pub(crate) const ENV_MAX_STACK: &str = "BAMBOO_MAX_STACK";
 pub(crate) const ENV_DEBUG: &str = "BAMBOO_DEBUG";
 pub(crate) const ENV_BLOCKING_THREADS: &str = "BAMBOO_BLOCKING_THREADS";
+pub(crate) const ENV_TIME_SLICE: &str = "BAMBOO_TIME_SLICE";
+
+/// Default time slice: a coroutine that has run this long without
+/// suspending yields at its next check point (Go's `forcePreemptNS`).
+pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
+/// Shortest accepted time slice.
+pub const MIN_TIME_SLICE: Duration = Duration::from_micros(100);
+/// Longest accepted time slice.
+pub const MAX_TIME_SLICE: Duration = Duration::from_secs(3600);
 
 /// Debug knobs from `BAMBOO_DEBUG` (Go's GODEBUG style: `key=value,...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +253,42 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size does not fit in {} bits", usize::BITS))
 }
 
+/// Parses a duration: decimal digits and a unit `ns`, `us`, `ms` or `s`
+/// (`10ms`, `1s`, `500us`); surrounding whitespace is ignored. Zero is
+/// accepted here (callers check ranges). The error says what was expected.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration: digits with a unit ns, us, ms or s, e.g. 10ms, 1s";
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    if digits.is_empty() {
+        return Err(EXPECTED.to_string());
+    }
+    let ns_per: u64 = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "" => return Err(format!("missing unit; {EXPECTED}")),
+        _ => return Err(format!("unknown unit {unit:?}; {EXPECTED}")),
+    };
+    parse_digits(digits)
+        .and_then(|n| u64::try_from(n).ok())
+        .and_then(|n| n.checked_mul(ns_per))
+        .map(Duration::from_nanos)
+        .ok_or_else(|| "duration does not fit in 64-bit nanoseconds".to_string())
+}
+
+fn check_time_slice(d: Duration) -> Result<Duration, String> {
+    if (MIN_TIME_SLICE..=MAX_TIME_SLICE).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "time slice must be in {MIN_TIME_SLICE:?}..={MAX_TIME_SLICE:?}"
+        ))
+    }
+}
+
 /// Parses a non-empty run of ASCII digits; `None` on overflow.
 fn parse_digits(digits: &str) -> Option<usize> {
     digits.bytes().try_fold(0usize, |acc, b| {
@@ -368,6 +417,8 @@ pub(crate) struct Config {
     pub debug: DebugFlags,
     /// Cap on blocking-pool threads.
     pub blocking_threads: usize,
+    /// Preemption time slice.
+    pub time_slice: Duration,
 }
 
 /// Public copy of the resolved configuration, for the crate's own
@@ -385,6 +436,8 @@ pub struct ResolvedConfig {
     pub debug: DebugFlags,
     /// Cap on blocking-pool threads.
     pub blocking_threads: usize,
+    /// Preemption time slice.
+    pub time_slice: Duration,
 }
 
 /// Builds a [`crate::Runtime`]; unset settings come from `BAMBOO_*`, then defaults.
@@ -401,6 +454,7 @@ pub struct Builder {
     force_stack_move: Option<bool>,
     stack_poison: Option<bool>,
     blocking_threads: Option<usize>,
+    time_slice: Option<Duration>,
 }
 
 impl Builder {
@@ -440,6 +494,21 @@ impl Builder {
         self.blocking_threads = Some(n);
         self
     }
+    /// Time slice (default 10 ms, range 100 µs..=1 h): a coroutine that has
+    /// run this long without suspending yields at its next check point
+    /// (`grow` or any runtime call). A loop without a check point is not
+    /// preempted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = bamboo::Runtime::builder().time_slice(Duration::from_millis(2)).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), bamboo::Error>(())
+    /// ```
+    pub fn time_slice(&mut self, d: Duration) -> &mut Self {
+        self.time_slice = Some(d);
+        self
+    }
     /// The configuration for this builder in the process environment
     /// (what `build` starts from; `build` itself is in `sched`, the layer
     /// that starts runtimes).
@@ -462,6 +531,7 @@ impl Builder {
             max_stack: c.max_stack,
             debug: c.debug,
             blocking_threads: c.blocking_threads,
+            time_slice: c.time_slice,
         })
     }
 
@@ -506,6 +576,23 @@ impl Builder {
         } else {
             ""
         };
+        let time_slice = match (self.time_slice, env(ENV_TIME_SLICE)) {
+            (Some(d), _) => check_time_slice(d).map_err(|reason| Error::InvalidConfig {
+                setting: "Builder::time_slice",
+                value: format!("{d:?}"),
+                reason,
+            })?,
+            (None, Some(value)) => {
+                parse_duration(&value)
+                    .and_then(check_time_slice)
+                    .map_err(|reason| Error::InvalidEnv {
+                        var: ENV_TIME_SLICE,
+                        value,
+                        reason,
+                    })?
+            }
+            (None, None) => DEFAULT_TIME_SLICE,
+        };
         Ok(Config {
             workers,
             segment_size: segment,
@@ -513,6 +600,7 @@ impl Builder {
             max_stack_from,
             debug,
             blocking_threads,
+            time_slice,
         })
     }
 }
@@ -830,6 +918,61 @@ mod tests {
         assert_eq!(
             (c.workers, c.segment_size, c.max_stack),
             (1024, 4096, MAX_STACK_LIMIT)
+        );
+    }
+
+    #[test]
+    fn time_slice_env_and_builder() {
+        let ms = Duration::from_millis;
+        assert_eq!(resolve_env(&[]).unwrap().time_slice, DEFAULT_TIME_SLICE);
+        for (v, d) in [
+            ("10ms", ms(10)),
+            ("1s", Duration::from_secs(1)),
+            (" 500us ", Duration::from_micros(500)),
+            ("100000ns", Duration::from_micros(100)),
+            ("3600s", MAX_TIME_SLICE),
+        ] {
+            assert_eq!(
+                resolve_env(&[(ENV_TIME_SLICE, v)]).unwrap().time_slice,
+                d,
+                "{v}"
+            );
+        }
+        for bad in [
+            "",
+            "10",
+            "10 ms",
+            "ms",
+            "-1ms",
+            "1.5s",
+            "10MS",
+            "0ms",
+            "99us",
+            "3601s",
+            "1h",
+            "99999999999999999999s",
+        ] {
+            assert_env_rejected(ENV_TIME_SLICE, bad);
+        }
+        let mut b = Builder::default();
+        b.time_slice(ms(2));
+        let c = resolve_in(&b, &[(ENV_TIME_SLICE, "garbage")]).unwrap();
+        assert_eq!(
+            c.time_slice,
+            ms(2),
+            "explicit wins, the variable is not read"
+        );
+        b.time_slice(Duration::ZERO);
+        let err = resolve_in(&b, &[]).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidConfig {
+                    setting: "Builder::time_slice",
+                    ..
+                }
+            ),
+            "{err}"
         );
     }
 }

@@ -218,6 +218,9 @@ counter_table! {
         parks => parks,
         /// `yield_now` calls.
         yields => yields,
+        /// Check points that yielded because the coroutine's time slice was
+        /// used up (preemption).
+        preemptions => preemptions,
         /// Unstarted coroutines taken from another worker or the injector.
         steals => steals,
         /// Timers registered by `sleep`.

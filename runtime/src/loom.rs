@@ -32,10 +32,18 @@ pub(crate) enum Bug {
     /// `ParkState::transition_to_parked` stores PARKED instead of a CAS
     /// from IDLE (a token that arrived during the suspend is lost).
     ParkStoreNotCas,
+    /// `ParkState::transition_to_resumed` drops a token (as the start of a
+    /// slice after a park does), so a preempted waiter loses its wake-up.
+    ResumeDropsToken,
     /// `ParkState::notify` enqueues on every token, not only from PARKED.
     ParkNotifyAlwaysEnqueues,
     /// A worker that exits does not count itself as stopped.
     StwExitNotCounted,
+    /// A stop does not ask the running coroutines to yield.
+    StwNoAsk,
+    /// A stop asks the running coroutines to yield before it raises its
+    /// flag.
+    StwAskBeforeFlag,
     /// The remote push does not fence before reading `sleeping`.
     RemoteNoFence,
     /// `IoState::enqueue` does not compare the readiness generation.

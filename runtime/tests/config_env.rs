@@ -8,11 +8,12 @@ use std::ffi::OsString;
 
 use bamboo::Runtime;
 
-const VARS: [&str; 4] = [
+const VARS: [&str; 5] = [
     "BAMBOO_WORKERS",
     "BAMBOO_SEGMENT",
     "BAMBOO_MAX_STACK",
     "BAMBOO_DEBUG",
+    "BAMBOO_TIME_SLICE",
 ];
 
 fn clear_all() {
@@ -72,6 +73,10 @@ fn bad_env_values_are_reported_by_name_and_value() {
         ("BAMBOO_DEBUG", "stackmove=2"),
         ("BAMBOO_DEBUG", "nosuchknob=1"),
         ("BAMBOO_DEBUG", "stackpoison"),
+        ("BAMBOO_TIME_SLICE", "10"),
+        ("BAMBOO_TIME_SLICE", "0ms"),
+        ("BAMBOO_TIME_SLICE", "1.5s"),
+        ("BAMBOO_TIME_SLICE", "2h"),
     ];
     for (var, value) in bad {
         std::env::set_var(var, value);
@@ -97,8 +102,10 @@ fn bad_env_values_are_reported_by_name_and_value() {
     // Explicit builder settings win: the variables they cover are not read.
     std::env::set_var("BAMBOO_WORKERS", "abc");
     std::env::set_var("BAMBOO_DEBUG", "bogus");
+    std::env::set_var("BAMBOO_TIME_SLICE", "soon");
     let rt = Runtime::builder()
         .workers(2)
+        .time_slice(std::time::Duration::from_millis(3))
         .force_stack_move(false)
         .stack_poison(false)
         .build();
@@ -106,6 +113,17 @@ fn bad_env_values_are_reported_by_name_and_value() {
     drop(rt);
     // ... but only those: an unset one still reads its variable.
     std::env::set_var("BAMBOO_SEGMENT", "tiny");
-    let r = Runtime::builder().workers(2).stack_poison(false).build();
+    let r = Runtime::builder()
+        .workers(2)
+        .stack_poison(false)
+        .time_slice(std::time::Duration::from_millis(3))
+        .build();
     expect_err("Builder::build", r, "BAMBOO_SEGMENT", "tiny");
+    std::env::remove_var("BAMBOO_SEGMENT");
+    let r = Runtime::builder()
+        .workers(2)
+        .force_stack_move(false)
+        .stack_poison(false)
+        .build();
+    expect_err("Builder::build", r, "BAMBOO_TIME_SLICE", "soon");
 }

@@ -1,7 +1,7 @@
 //! Panics in deep segment chains and runtime drop: destructors run and
 //! every segment comes back.
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,11 +130,20 @@ fn dropping_a_runtime_unwinds_in_stress_mode() {
 fn unstarted_coroutines_are_cancelled_and_dropped() {
     let rt = Runtime::builder().workers(1).build().unwrap();
     let drops = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(bamboo::sync::WaitGroup::new());
-    gate.add(1);
-    let g = gate.clone();
-    // Keep the only worker busy so the rest never start.
-    let _blocker = rt.spawn(move || g.wait());
+    // Keep the only worker busy so the rest never start: block its thread
+    // (no check point, so no preemption) for longer than the spawns and
+    // the drop's shutdown flag take. A blocker that parked (a WaitGroup
+    // wait, as here before) freed the worker at once, and under load it
+    // started some of the 100 before the drop (seen in the stress run).
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    let _blocker = rt.spawn(move || {
+        s.store(true, SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    while !started.load(SeqCst) {
+        std::thread::yield_now();
+    }
     let joins: Vec<_> = (0..100)
         .map(|_| {
             let c = Count(drops.clone());

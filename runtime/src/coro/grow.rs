@@ -76,15 +76,17 @@ use crate::stack::{grow_class, RED_ZONE};
 /// containing `stack exceeds` and the limit in bytes.
 #[inline]
 pub fn grow<R>(f: impl FnOnce() -> R) -> R {
-    let (bottom, forced) = CUR.with(|c| (c.seg.get().seg_bottom, c.stackmove.get()));
-    if let Some(bottom) = bottom {
-        let left = stack_pointer().saturating_sub(bottom.get());
-        if left < RED_ZONE {
+    // One load and one compare (Go's prologue against `stackguard0`): the
+    // guard is the segment bottom plus the red zone, 0 off a coroutine
+    // segment, and poisoned when a flag is up (see `coro::Bound`).
+    let guard = CUR.with(|c| c.bound.guard.load(Relaxed));
+    if stack_pointer() < guard {
+        // Not poisoned: on a segment with no flag up, a red zone from its
+        // bottom — the split, straight away (the hot split's path).
+        if guard != POISON {
             return grow_split(f);
         }
-        if forced {
-            return grow_slow(f, true, 0);
-        }
+        return grow_checked(f);
     }
     f()
 }
@@ -111,7 +113,12 @@ pub fn grow<R>(f: impl FnOnce() -> R) -> R {
 /// the value; when the chain would exceed `max_stack` (as [`grow`]).
 #[inline]
 pub fn grow_with<R>(min_bytes: usize, f: impl FnOnce() -> R) -> R {
-    let (bottom, forced) = CUR.with(|c| (c.seg.get().seg_bottom, c.stackmove.get()));
+    let (bottom, forced) = CUR.with(|c| {
+        (
+            c.seg.get().seg_bottom,
+            c.bound.flags.load(Relaxed) & STACKMOVE != 0,
+        )
+    });
     let Some(bottom) = bottom else {
         return f();
     };
@@ -127,6 +134,52 @@ pub fn grow_with<R>(min_bytes: usize, f: impl FnOnce() -> R) -> R {
         crate::stack::class_of(min_bytes.max(crate::stack::MIN_USABLE).next_power_of_two())
             .unwrap_or(crate::stack::NCLASSES as u8 - 1);
     grow_slow(f, forced, min_class)
+}
+
+/// A check point below a poisoned guard: a flag up (a preemption request,
+/// the stress mode), or the stale poison of a request already handled, or
+/// the system stack while a request waits. A preemption yields first; then
+/// the split or the stress mode's switch; else `f` runs in place. Not
+/// inlined: the caller's fast path then needs no callee-saved registers.
+#[inline(never)]
+fn grow_checked<R>(f: impl FnOnce() -> R) -> R {
+    let Some(bottom) = seg_bottom() else {
+        // Off a coroutine segment (the system stack): in place; a request
+        // waits for the coroutine's own stack (its guard stays poisoned).
+        return f();
+    };
+    // Acquire: pairs with the Release store of the poison
+    // (`Preempter::request`), whose flag we are about to read.
+    fence(Acquire);
+    let flags = CUR.with(|c| c.bound.flags.load(Relaxed));
+    if flags & PREEMPT != 0 {
+        preempt_yield();
+    }
+    let left = stack_pointer().saturating_sub(bottom.get());
+    if left < RED_ZONE {
+        return grow_split(f);
+    }
+    if flags & STACKMOVE != 0 {
+        return grow_slow(f, true, 0);
+    }
+    f()
+}
+
+/// Yield because the monitor asked for it (the coroutine's time slice is
+/// used up), unless yielding is not possible here: during a forced unwind
+/// (runtime shutdown) the request is simply dropped.
+#[cold]
+#[inline(never)]
+fn preempt_yield() {
+    let can = CUR.with(|c| {
+        // Acquire: pairs with `Preempter::request` (see there).
+        c.bound.flags.fetch_and(!PREEMPT, Acquire);
+        c.sync_guard();
+        !c.unwinding.get() && !c.on_system.get() && !c.yielder.get().is_null()
+    });
+    if can {
+        suspend(Suspend::Preempt);
+    }
 }
 
 /// The runtime's own check points: [`grow`], after yielding to the worker
@@ -195,7 +248,7 @@ fn save() -> SegState {
 
 #[inline(always)]
 fn restore(s: &SegState) {
-    CUR.with(|c| c.seg.set(*s));
+    CUR.with(|c| c.set_seg(*s));
 }
 
 /// Restores the segment state when a switch to the alternate returns or unwinds.
@@ -290,8 +343,10 @@ fn grow_split<R>(f: impl FnOnce() -> R) -> R {
     });
     let want = grow_class(class);
     let hit = CUR.with(|c| {
-        if c.stackmove.get() {
-            // The stress mode records alternates: the general path.
+        if c.bound.flags.load(Relaxed) != 0 {
+            // The stress mode records alternates, and a request that came
+            // after the guard was read makes the guard poisoned again: the
+            // general path (whose update of the guard reads the flags).
             return None;
         }
         match c.spare.take() {
@@ -311,8 +366,10 @@ fn grow_split<R>(f: impl FnOnce() -> R) -> R {
     });
     let stack = seg.as_stack();
     // Without the stress mode there is never an alternate (see grow_slow),
-    // so only the current segment's three fields change.
-    update_seg(|s| {
+    // so only the current segment's three fields change; no flag was up
+    // just above, so the guard follows the new bottom (a request landing
+    // in between is asked again, see `coro::Bound`).
+    update_seg_unflagged(|s| {
         s.seg_bottom = NonZeroUsize::new(seg.bottom());
         s.class = seg.class();
         s.chain = chain + seg.bytes();
@@ -429,7 +486,7 @@ fn grow_slow<R>(f: impl FnOnce() -> R, forced: bool, min_class: u8) -> R {
     // `2 * RED_ZONE` an alternate must have. So without the stress mode
     // there is no alternate to record, and `f` goes straight to `on_stack`
     // (no `switch_to`, no dyn call).
-    let stackmove = CUR.with(|c| c.stackmove.get());
+    let stackmove = CUR.with(|c| c.bound.flags.load(Relaxed) & STACKMOVE != 0);
     update_seg(|s| {
         s.seg_bottom = NonZeroUsize::new(seg.bottom());
         s.class = seg.class();

@@ -28,7 +28,10 @@ use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 use std::panic::{self, PanicHookInfo};
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicU8, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Once};
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
@@ -51,6 +54,8 @@ pub(crate) enum Suspend {
     Yield,
     /// `park`: run again when unparked.
     Park,
+    /// A check point after the time slice ran out: run again after the others.
+    Preempt,
 }
 
 type Co<R> = Coroutine<(), Suspend, R, FirstSegment>;
@@ -118,8 +123,8 @@ struct Cur {
     /// for the overflow report: it points into the task, which outlives
     /// every slice of the coroutine.
     name: Cell<(*const u8, usize)>,
-    /// Stress mode of the runtime this worker belongs to.
-    stackmove: Cell<bool>,
+    /// `grow`'s bound and why it may be poisoned (see [`Bound`]).
+    bound: Bound,
     /// Poison mode, `max_stack` and this worker's counters, copied from the
     /// stack context so the spare-segment path needs no `Rc`/`RefCell`.
     poison: Cell<bool>,
@@ -160,7 +165,10 @@ thread_local! {
             task_type: Cell::new(None),
             id: Cell::new(0),
             name: Cell::new((std::ptr::null(), 0)),
-            stackmove: Cell::new(false),
+            bound: Bound {
+                guard: AtomicUsize::new(0),
+                flags: AtomicU8::new(0),
+            },
             poison: Cell::new(false),
             max_stack: Cell::new(0),
             counters: Cell::new(std::ptr::null()),
@@ -180,6 +188,115 @@ const _: () = assert!(
     "CUR must stay a plain TLS slot"
 );
 
+/// The check point's bound (Go's `stackguard0`) and the flags that poison
+/// it. Atomics, because the monitor thread and a stop-the-world write them
+/// from other threads through a [`Preempter`]; everything else about `CUR`
+/// is this thread's alone.
+///
+/// ```text
+///   guard = 0                    off a coroutine segment: grow runs f in place
+///         = seg_bottom + RED_ZONE on a segment, no flag: the fast path is
+///                                 `sp < guard ? slow : f()` (one load, one compare)
+///         = POISON (usize::MAX)  a flag is up: every check point takes the slow
+///                                 path, which handles the flag
+/// ```
+///
+/// The worker recomputes `guard` from the segment and `flags` whenever
+/// either changes ([`Cur::sync_guard`]). A request (`flags |= PREEMPT`,
+/// then `guard = POISON`) that lands between that recomputation's load of
+/// `flags` and its store of `guard` is overwritten; the flag stays set and
+/// its requester asks again (the monitor at its next tick, a stop every
+/// millisecond), as Go's sysmon does.
+struct Bound {
+    guard: AtomicUsize,
+    /// [`STACKMOVE`] (the stress mode of this worker's runtime, fixed) and
+    /// [`PREEMPT`] (set by a [`Preempter`], cleared by the check point
+    /// that yields and by the worker between slices).
+    flags: AtomicU8,
+}
+
+/// `Bound::flags` bit: the stress mode is on (every check point switches).
+const STACKMOVE: u8 = 1;
+/// `Bound::flags` bit: the running coroutine has used up its time slice;
+/// its next check point yields.
+const PREEMPT: u8 = 2;
+/// The poisoned `Bound::guard`: every stack pointer is below it, so every
+/// check point takes the slow path.
+const POISON: usize = usize::MAX;
+
+/// The guard for a segment state and flags (see [`Bound`]).
+#[inline(always)]
+fn guard_for(bottom: Option<NonZeroUsize>, flags: u8) -> usize {
+    match bottom {
+        None => 0,
+        Some(_) if flags != 0 => POISON,
+        Some(b) => b.get() + crate::stack::RED_ZONE,
+    }
+}
+
+impl Cur {
+    /// Install a segment state and the guard that goes with it.
+    #[inline(always)]
+    fn set_seg(&self, s: SegState) {
+        self.seg.set(s);
+        self.sync_guard();
+    }
+
+    /// Recompute the guard from the segment state and the flags.
+    #[inline(always)]
+    fn sync_guard(&self) {
+        let g = guard_for(self.seg.get().seg_bottom, self.bound.flags.load(Relaxed));
+        self.bound.guard.store(g, Relaxed);
+    }
+}
+
+/// Asks the coroutine running on one worker thread to yield at its next
+/// check point, from any thread (the monitor, stop-the-world).
+///
+/// It holds the address of that thread's `Cur::bound` (a plain TLS slot,
+/// valid for the thread's whole life) under a lock; the worker's
+/// [`StackCtx`], which made it on that thread and is dropped on it, clears
+/// the address when it goes, so a request never writes to a thread that
+/// has exited.
+pub(crate) struct Preempter {
+    flags: Mutex<usize>,
+}
+
+impl Preempter {
+    /// Set the preempt bit of the worker thread; false once it has exited.
+    pub(crate) fn request(&self) -> bool {
+        let g = self.flags.lock();
+        if *g == 0 {
+            return false;
+        }
+        // SAFETY: a non-zero address is the `Cur::bound` of a live worker
+        // thread: `StackCtx::new` stored it on that thread and the
+        // `StackCtx` drop (on the same thread, before it exits: the Rc is
+        // !Send) zeroes it under this lock, which we hold.
+        let bound = unsafe { &*(*g as *const Bound) };
+        // Release, paired with the Acquire in the check point's
+        // `preempt_yield`: what the requester wrote before (a stop's
+        // `requested` flag) is visible to the worker once it has yielded.
+        bound.flags.fetch_or(PREEMPT, Release);
+        // Then poison the bound, so the next check point leaves its fast
+        // path (Release: one that sees the poison sees the flag, see
+        // `grow_checked`).
+        bound.guard.store(POISON, Release);
+        true
+    }
+}
+
+/// Drop a pending preemption request of this thread (the worker going idle:
+/// a request made for a slice that has ended must not cut the next one).
+pub(crate) fn clear_preempt() {
+    CUR.with(|c| {
+        if c.bound.flags.load(Relaxed) & PREEMPT != 0 {
+            c.bound.flags.fetch_and(!PREEMPT, Relaxed);
+        }
+        c.sync_guard();
+    })
+}
+
 /// The current segment's bottom, if on a coroutine segment.
 #[inline(always)]
 fn seg_bottom() -> Option<NonZeroUsize> {
@@ -192,7 +309,20 @@ fn update_seg(f: impl FnOnce(&mut SegState)) {
     CUR.with(|c| {
         let mut s = c.seg.get();
         f(&mut s);
+        c.set_seg(s);
+    })
+}
+
+/// [`update_seg`] for a caller that has just seen no flag up (the spare
+/// hit of a split): the guard follows the new bottom without reading the
+/// flags again.
+#[inline(always)]
+fn update_seg_unflagged(f: impl FnOnce(&mut SegState)) {
+    CUR.with(|c| {
+        let mut s = c.seg.get();
+        f(&mut s);
         c.seg.set(s);
+        c.bound.guard.store(guard_for(s.seg_bottom, 0), Relaxed);
     })
 }
 
@@ -213,6 +343,7 @@ pub(crate) struct StackCtx {
     pub max_stack: usize,
     pub stackmove: bool,
     pub poison: bool,
+    preempter: Arc<Preempter>,
 }
 
 impl StackCtx {
@@ -260,8 +391,12 @@ impl StackCtx {
             valgrind.push(ValgrindStackRegistration::new(lo as *mut u8, hi - lo));
         }
         let guard = cache_mutex.lock_arc();
+        let flags = CUR.with(|c| &c.bound as *const Bound as usize);
         Ok(StackCtx {
             valgrind,
+            preempter: Arc::new(Preempter {
+                flags: Mutex::new(flags),
+            }),
             sys_reg,
             pool,
             counters,
@@ -274,6 +409,11 @@ impl StackCtx {
             stackmove: cfg.debug.stackmove,
             poison: cfg.debug.stackpoison,
         })
+    }
+
+    /// The way other threads ask this worker's running coroutine to yield.
+    pub(crate) fn preempter(&self) -> Arc<Preempter> {
+        self.preempter.clone()
     }
 
     #[inline]
@@ -337,6 +477,8 @@ impl StackCtx {
 
 impl Drop for StackCtx {
     fn drop(&mut self) {
+        // From now on no request may reach this thread's flags.
+        *self.preempter.flags.lock() = 0;
         if let Some(r) = self.sys_reg {
             crate::stack::registry::remove(r);
         }
@@ -347,7 +489,11 @@ impl Drop for StackCtx {
 /// Make `ctx` the stack context of this (worker) thread, or clear it.
 pub(crate) fn set_ctx(ctx: Option<Rc<StackCtx>>) {
     CUR.with(|c| {
-        c.stackmove.set(ctx.as_ref().is_some_and(|x| x.stackmove));
+        let stackmove = ctx.as_ref().is_some_and(|x| x.stackmove);
+        c.bound
+            .flags
+            .store(if stackmove { STACKMOVE } else { 0 }, Relaxed);
+        c.sync_guard();
         c.poison.set(ctx.as_ref().is_some_and(|x| x.poison));
         c.max_stack.set(ctx.as_ref().map_or(0, |x| x.max_stack));
         c.counters.set(
@@ -459,6 +605,8 @@ impl<R, T> CoroState<R, T> {
 /// What a slice of a coroutine ended with.
 pub(crate) enum Outcome<R> {
     Yielded,
+    /// Yielded at a check point because its time slice was used up.
+    Preempted,
     Parked,
     /// Returned `R`; the caller publishes it once the segments are back.
     Finished(R),
@@ -530,7 +678,7 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
 
 fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
-        c.seg.set(st.seg);
+        c.set_seg(st.seg);
         c.spare.set(st.spare.take());
         c.yielder.set(st.yielder);
         c.id.set(st.id);
@@ -547,7 +695,8 @@ fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
 
 fn leave<R, T>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
-        st.seg = c.seg.replace(SegState::OFF);
+        st.seg = c.seg.get();
+        c.set_seg(SegState::OFF);
         st.spare = c.spare.take();
         st.yielder = c.yielder.replace(std::ptr::null());
         // A fresh record (mark `Ran`): it has run since any pass looked.
@@ -630,6 +779,7 @@ pub(crate) fn resume<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) ->
     match r {
         CoroutineResult::Yield(Suspend::Yield) => Outcome::Yielded,
         CoroutineResult::Yield(Suspend::Park) => Outcome::Parked,
+        CoroutineResult::Yield(Suspend::Preempt) => Outcome::Preempted,
         CoroutineResult::Return(c) => Outcome::Finished(c),
     }
 }

@@ -2,6 +2,7 @@
 //! sleeping, and stopping the world.
 //!
 //! - `worker.rs`: the worker loop, run queues, stealing, idling, shutdown.
+//! - `monitor.rs`: the monitor thread that preempts long slices.
 //! - `task.rs`: the `Send` half of a coroutine and its join slot.
 //! - `park.rs`: park/unpark for coroutines and plain threads.
 //! - `timer.rs`: per-worker timer heaps.
@@ -19,6 +20,7 @@
 pub(crate) mod blocking;
 pub mod coroutine;
 pub(crate) mod dump;
+pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod poller;
 pub(crate) mod registry;
@@ -122,6 +124,7 @@ fn check_max_stack_covers_a_grow(cfg: &Config) -> Result<(), Error> {
 pub struct Runtime {
     handle: Handle,
     threads: Vec<ThreadHandle<()>>,
+    monitor: Option<ThreadHandle<()>>,
 }
 
 impl Runtime {
@@ -173,6 +176,7 @@ impl Runtime {
                     drop(Runtime {
                         handle: Handle { shared },
                         threads,
+                        monitor: None,
                     });
                     return Err(Error::Os {
                         op: "spawning a worker thread",
@@ -183,10 +187,25 @@ impl Runtime {
             let _ = shared.workers[idx].thread.set(t.thread().clone());
             threads.push(t);
         }
-        let rt = Runtime {
+        let s = shared.clone();
+        let monitor = std::thread::Builder::new()
+            .name("bamboo-monitor".into())
+            .spawn(move || monitor::run(s));
+        let mut rt = Runtime {
             handle: Handle { shared },
             threads,
+            monitor: None,
         };
+        match monitor {
+            Ok(t) => rt.monitor = Some(t),
+            Err(e) => {
+                drop(rt);
+                return Err(Error::Os {
+                    op: "spawning the monitor thread",
+                    message: e.to_string(),
+                });
+            }
+        }
         if rt.handle.shared.cfg.debug.sigquitdump {
             sigquit::watch(&rt.handle.shared)?;
         }
@@ -236,7 +255,7 @@ impl Drop for Runtime {
             // on their own; joining them here would wait for ourselves.
             return;
         }
-        for t in self.threads.drain(..) {
+        for t in self.threads.drain(..).chain(self.monitor.take()) {
             let _ = t.join();
         }
         while let Some(u) = worker::drain_steal(&mut || s.injector.steal()) {
@@ -388,8 +407,10 @@ impl Handle {
     /// may stop the world again (a metrics read does): the guards nest, and
     /// the world restarts when the outermost one is dropped.
     ///
-    /// A coroutine that runs without yielding delays the stop until it
-    /// yields, parks or finishes (there is no preemption). While holding the
+    /// A coroutine running on another worker is asked to yield at once: the
+    /// stop waits until its next check point (`grow` or any runtime call).
+    /// A loop without a check point delays the stop until it yields, parks
+    /// or finishes. While holding the
     /// guard, do not wait for work that only another worker can do (joining
     /// a coroutine that started there, or any coroutine from a plain
     /// thread: that `join` panics rather than wait for ever). Dropping the
@@ -500,6 +521,13 @@ impl Drop for StopTheWorld {
             self.shared.stw_lock.release();
         }
     }
+}
+
+/// Ticks the runtime's monitor thread has made (`monitor.rs`): tests
+/// check that an idle runtime's monitor sleeps.
+#[cfg(feature = "test-hooks")]
+pub fn monitor_ticks(h: &Handle) -> u64 {
+    h.shared.monitor.ticks()
 }
 
 /// Who is asking for a stop: the running coroutine's id, or (on a plain

@@ -12,14 +12,16 @@
 //! |-----------------------|---------------------------------------|----------------------|
 //! | `waitq_semaphore`     | register/notify (`waitq.rs`)          | `WaitqNoRecheck`, `WaitqNoFence` |
 //! | `park_vs_unpark`      | park state machine (`state.rs`)       | `ParkStoreNotCas`, `ParkNotifyAlwaysEnqueues` |
+//! | `park_across_preempt` | a token kept across a preemption (`state.rs`) | `ResumeDropsToken` |
 //! | `stw_exit_during_stop`| stop-the-world rendezvous (`stw.rs`)  | `StwExitNotCounted`  |
+//! | `stw_spinning_coroutine` | the stop's ask to yield (`stw.rs`) | `StwNoAsk`, `StwAskBeforeFlag` |
 //! | `remote_wake`         | remote wake-up handshake (`remote.rs`)| `RemoteNoFence`      |
 //! | `poller_readiness`    | lost-readiness protocol (`poller.rs`) | `PollerNoGenCheck`   |
 
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
-use loom::sync::atomic::{AtomicBool, AtomicUsize};
+use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use loom::thread;
 
 use super::park;
@@ -117,6 +119,52 @@ fn park_vs_unpark() {
     );
 }
 
+/// A waiter finds no token and is preempted at the check point before it
+/// suspends to park (`park::park_task`); its worker puts it back in the
+/// ready queue, a notifier wakes it meanwhile, the worker resumes it
+/// (`transition_to_resumed`) and it parks. Exactly one wake, as above:
+/// the token kept across the preemption, or the enqueue.
+fn park_across_preempt() {
+    let s = Arc::new(ParkState::new());
+    let enqueued = Arc::new(AtomicUsize::new(0));
+    s.transition_to_running();
+    let notifier = {
+        let (s, enqueued) = (s.clone(), enqueued.clone());
+        thread::spawn(move || {
+            if s.notify() {
+                enqueued.fetch_add(1, SeqCst);
+            }
+        })
+    };
+    let mut resumed = 0;
+    if s.take_token() {
+        resumed += 1;
+    } else {
+        // Preempted here; the next slice resumes it.
+        s.transition_to_resumed();
+        if !s.transition_to_parked() {
+            resumed += 1;
+        }
+    }
+    notifier.join().unwrap();
+    let enqueued = enqueued.load(SeqCst);
+    assert_eq!(
+        resumed + enqueued,
+        1,
+        "woken {resumed} time(s) in place, enqueued {enqueued} time(s)"
+    );
+}
+
+#[test]
+fn park_across_preempt_model() {
+    loom::model(park_across_preempt);
+}
+
+#[test]
+fn park_across_preempt_finds_resume_drops_token() {
+    finds(Bug::ResumeDropsToken, park_across_preempt);
+}
+
 #[test]
 fn park_vs_unpark_model() {
     loom::model(park_vs_unpark);
@@ -160,7 +208,7 @@ fn stw_exit_during_stop() {
     let stopper = {
         let (stw, in_slice) = (stw.clone(), in_slice.clone());
         thread::spawn(move || {
-            stw.stop(1, usize::MAX, || {});
+            stw.stop(1, usize::MAX, || {}, || {});
             assert!(!in_slice.load(SeqCst), "a slice runs in a stopped world");
             stw.start();
         })
@@ -195,6 +243,85 @@ fn stw_exit_during_stop_finds_exit_not_counted() {
     let r = std::panic::catch_unwind(|| stw_builder().check(stw_exit_during_stop));
     plant(None);
     assert!(r.is_err(), "loom did not find StwExitNotCounted");
+}
+
+/// One worker runs a coroutine that spins through check points and never
+/// parks (each slice ends only when the coroutine is asked to yield),
+/// while another thread stops the world, then the runtime shuts down. The
+/// stop returns, no slice runs in the stopped world, and the worker exits.
+///
+/// The preempt bit is `coro::Preempter::request` (a Release `fetch_or`)
+/// and the check point's take in `coro::grow`'s `preempt_yield` (an
+/// Acquire `fetch_and`), with the same orderings; the stop's order (flag,
+/// then ask) is the real `Stw::stop`'s.
+fn stw_spinning_coroutine() {
+    let stw = Arc::new(Stw::new());
+    let shutdown = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+    let preempt = Arc::new(AtomicU8::new(0));
+    let in_slice = Arc::new(AtomicBool::new(false));
+    let ask = |p: &AtomicU8| {
+        p.fetch_or(1, Release);
+    };
+    let worker = {
+        let (stw, shutdown, preempt, in_slice) = (
+            stw.clone(),
+            shutdown.clone(),
+            preempt.clone(),
+            in_slice.clone(),
+        );
+        thread::spawn(move || {
+            loop {
+                if stw.stops(0) {
+                    stw.park_here(&shutdown, 0);
+                }
+                if shutdown.load(Acquire) {
+                    break;
+                }
+                // One slice: check points until one sees the bit.
+                in_slice.store(true, SeqCst);
+                while !(preempt.load(Relaxed) != 0 && preempt.fetch_and(0, Acquire) != 0) {
+                    thread::yield_now();
+                }
+                in_slice.store(false, SeqCst);
+            }
+            stw.exited();
+        })
+    };
+    let stopper = {
+        let (stw, preempt, in_slice) = (stw.clone(), preempt.clone(), in_slice.clone());
+        thread::spawn(move || {
+            stw.stop(1, usize::MAX, || {}, || ask(&preempt));
+            assert!(!in_slice.load(SeqCst), "a slice runs in a stopped world");
+            stw.start();
+        })
+    };
+    stopper.join().unwrap();
+    // The runtime is dropped; the monitor ends the slice running then.
+    shutdown.store(true, SeqCst);
+    stw.release_for_shutdown();
+    ask(&preempt);
+    worker.join().unwrap();
+}
+
+#[test]
+fn stw_spinning_coroutine_model() {
+    stw_builder().check(stw_spinning_coroutine);
+}
+
+#[test]
+fn stw_spinning_coroutine_finds_no_ask() {
+    plant(Some(Bug::StwNoAsk));
+    let r = std::panic::catch_unwind(|| stw_builder().check(stw_spinning_coroutine));
+    plant(None);
+    assert!(r.is_err(), "loom did not find StwNoAsk");
+}
+
+#[test]
+fn stw_spinning_coroutine_finds_ask_before_flag() {
+    plant(Some(Bug::StwAskBeforeFlag));
+    let r = std::panic::catch_unwind(|| stw_builder().check(stw_spinning_coroutine));
+    plant(None);
+    assert!(r.is_err(), "loom did not find StwAskBeforeFlag");
 }
 
 /// The poller's waker as the model sees it: an eventfd is a counter, so a

@@ -8,7 +8,9 @@
 //!   +------+ <---------------------------- +----------+
 //!     |  ^     park fast path (token taken)    ^   |
 //!     |  |     / worker starts a slice         |   | worker starts a
-//!     |  |                                     |   | slice (token used)
+//!     |  |                                     |   | slice after a park
+//!     |  |                                     |   | (token used; kept
+//!     |  |                                     |   | after a yield)
 //!     |  +-------------------------------------+---+
 //!     | worker, after the coroutine          |
 //!     | suspended to park                    | unpark: the ONE transition
@@ -124,6 +126,24 @@ impl ParkState {
             name(prev)
         );
         self.0.store(IDLE, Release);
+    }
+
+    /// The worker resumes a coroutine that yielded or was preempted (it is
+    /// not waking from a park): a token that arrived since stays, so the
+    /// park it may be on its way to returns at once (a preemption can come
+    /// at the check point between a waiter's registration and its park).
+    /// No change of state.
+    #[inline]
+    pub(crate) fn transition_to_resumed(&self) {
+        if planted(Bug::ResumeDropsToken) {
+            self.0.store(IDLE, Release);
+            return;
+        }
+        debug_assert!(
+            matches!(self.0.load(Relaxed), IDLE | NOTIFIED),
+            "resuming a task in state {}",
+            name(self.0.load(Relaxed))
+        );
     }
 
     /// The worker, after the coroutine suspended to park: `IDLE -> PARKED`.

@@ -16,12 +16,16 @@
 //! ```text
 //!   stopper                          worker i (between slices)
 //!   requested = true                 requested? --yes--> lock; stopped += 1;
-//!   wake every worker                                    notify; wait while
-//!   lock; while stopped < expected                       requested && !shutdown;
-//!     wait (re-wake each 1 ms)                           stopped -= 1; unlock
+//!   ask running coroutines to yield                      notify; wait while
+//!   wake every worker                                    requested && !shutdown;
+//!   lock; while stopped < expected                       stopped -= 1; unlock
+//!     wait (re-ask, re-wake each 1 ms)
 //!   ... the world is stopped ...     shutdown? --yes--> exit: lock;
 //!   lock; requested = false;                            stopped += 1; notify
 //!   notify all
+//!
+//!   worker i, running a slice: a check point sees the ask -> the
+//!   coroutine yields -> the worker is between slices (above)
 //! ```
 //! - The worker of a coroutine that holds the stop (`holder_worker`, set
 //!   by [`Stw::stop`] before `requested` is raised and reset by
@@ -29,9 +33,12 @@
 //!   so the holder may yield, sleep, or join a coroutine it spawned.
 //! - `holder` and `depth` let the holder stop the world again (a metrics
 //!   read does): its guards nest. Only the holder writes them.
+//! - A coroutine that reaches no check point cannot be asked: the stop
+//!   waits until it yields, parks or finishes.
 //!
 //! Model-checked in `sched/models.rs` (a worker exiting while a stop is
-//! requested).
+//! requested; a worker running a coroutine that spins through check
+//! points).
 
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
@@ -75,16 +82,35 @@ impl Stw {
 
     /// Raise the request and wait until `expected` workers are stopped or
     /// gone; `holder_worker` (the stopper's own worker, or `usize::MAX`)
-    /// keeps running. `wake_all` wakes every worker (repeated in case one
-    /// went to sleep between the flag and its check).
-    pub(crate) fn stop(&self, expected: usize, holder_worker: usize, wake_all: impl Fn()) {
+    /// keeps running. `ask_yield` asks the coroutine running on every other
+    /// worker to yield at its next check point, so the stop does not wait
+    /// for the end of its time slice; it comes *after* the flag is up (a
+    /// coroutine that yields for it finds the flag at its worker's next
+    /// look: the ask is a Release, the check point's take an Acquire).
+    /// `wake_all` wakes every sleeping worker. Both are repeated every
+    /// millisecond, in case a worker went to sleep between the flag and its
+    /// check or a slice began after the ask.
+    pub(crate) fn stop(
+        &self,
+        expected: usize,
+        holder_worker: usize,
+        wake_all: impl Fn(),
+        ask_yield: impl Fn(),
+    ) {
         self.holder_worker.store(holder_worker, SeqCst);
+        if planted(Bug::StwAskBeforeFlag) {
+            ask_yield();
+        }
         self.requested.store(true, SeqCst);
+        if !planted(Bug::StwNoAsk) && !planted(Bug::StwAskBeforeFlag) {
+            ask_yield();
+        }
         wake_all();
         let mut g = self.stopped.lock();
         while *g < expected {
             self.cv.wait_for(&mut g, Duration::from_millis(1));
             if *g < expected {
+                ask_yield();
                 wake_all();
             }
         }

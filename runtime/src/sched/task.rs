@@ -50,6 +50,10 @@ pub(crate) struct TaskShared {
     pub wait_queued: AtomicBool,
     /// The claim word of its channel/select waits (`sync::waiter`).
     pub claim: ClaimWord,
+    /// Its last slice ended in a yield or a preemption, not a park: the
+    /// next slice must keep a token (`ParkState::transition_to_resumed`).
+    /// Only its owner worker touches it.
+    pub resumes_after_yield: std::sync::atomic::AtomicBool,
     /// `JoinHandle::cancel` was called (never cleared).
     pub cancel: std::sync::atomic::AtomicBool,
     /// The runtime it belongs to.
@@ -104,6 +108,7 @@ impl TaskShared {
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
             claim: ClaimWord::new(0),
+            resumes_after_yield: std::sync::atomic::AtomicBool::new(false),
             cancel: std::sync::atomic::AtomicBool::new(false),
             shared,
         })

@@ -26,7 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{fence, AtomicUsize, Ordering::*};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Instant;
@@ -35,6 +35,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalDeque};
 use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
+use super::monitor::MonitorWake;
 use super::poller::{LocalPoll, PollerShared};
 use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
@@ -44,7 +45,7 @@ use super::task::{Body, TaskShared, Unstarted};
 use super::timer::Timers;
 use super::waitq::Semaphore;
 use crate::config::Config;
-use crate::coro::{self, CoroBox, Outcome, StackCtx};
+use crate::coro::{self, CoroBox, Outcome, Preempter, StackCtx};
 use crate::counters::{latency_bucket, Counters};
 use crate::loom::sync::atomic::AtomicBool;
 use crate::stack::cache::SegCache;
@@ -75,6 +76,15 @@ pub(crate) struct WorkerShared {
     /// Timers on its heap (a mirror the owner writes when the heap
     /// changes; read by the deadlock watchdog).
     pub timers_pending: AtomicUsize,
+    /// Breaks in its run that are no coroutine slice: the owner bumps it
+    /// when it goes idle and when it leaves a stop. With its switch count
+    /// (`/sched/switches`, bumped per slice) it makes the slice number the
+    /// monitor watches (Go's `schedtick`), so a slice costs the worker no
+    /// extra store. Single writer (the owner).
+    pub slices: AtomicU64,
+    /// Asks this worker's running coroutine to yield (set once the worker
+    /// thread has its stack context).
+    pub preempter: OnceLock<Arc<Preempter>>,
 }
 
 /// Counters of the shutdown's drain, shared by the workers.
@@ -116,6 +126,8 @@ pub(crate) struct Shared {
     pub registry: Registry,
     /// The deadlock watchdog has reported (it reports once).
     pub deadlock_reported: std::sync::atomic::AtomicBool,
+    /// How workers and the shutdown wake the monitor thread (`monitor.rs`).
+    pub monitor: MonitorWake,
 }
 
 impl Shared {
@@ -138,6 +150,8 @@ impl Shared {
                     cache: Arc::new(Mutex::new(SegCache::new(cfg.debug.stackpoison))),
                     poller,
                     timers_pending: AtomicUsize::new(0),
+                    slices: AtomicU64::new(0),
+                    preempter: OnceLock::new(),
                 })
                 .collect(),
             registry: Registry::new(n),
@@ -158,6 +172,7 @@ impl Shared {
             stw: Stw::new(),
             stw_lock: Semaphore::new(),
             epoch: Instant::now(),
+            monitor: MonitorWake::default(),
         }
     }
 
@@ -204,8 +219,23 @@ impl Shared {
     pub(crate) fn stop_world(self: &Arc<Self>) {
         let me = self.current_worker();
         let expected = self.workers.len() - usize::from(me.is_some());
-        self.stw
-            .stop(expected, me.unwrap_or(usize::MAX), || self.unpark_all());
+        // The coroutine running on every other worker is asked to yield at
+        // its next check point, so the stop does not wait for the end of
+        // its time slice.
+        self.stw.stop(
+            expected,
+            me.unwrap_or(usize::MAX),
+            || self.unpark_all(),
+            || {
+                for (i, w) in self.workers.iter().enumerate() {
+                    if Some(i) != me {
+                        if let Some(p) = w.preempter.get() {
+                            p.request();
+                        }
+                    }
+                }
+            },
+        );
         self.counters.global.stw.fetch_add(1, Relaxed);
     }
 
@@ -213,6 +243,7 @@ impl Shared {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, SeqCst);
         self.blocking.shutdown();
+        self.monitor.shutdown();
         self.stw.release_for_shutdown();
         self.unpark_all();
     }
@@ -226,6 +257,10 @@ impl Shared {
     fn stopped_here(&self, ctx: &StackCtx) {
         ctx.release_cache();
         self.stw.park_here(&self.shutdown, ctx.idx);
+        // Stopped time is no coroutine's slice; the requests that stopped
+        // this worker's coroutine (the stop repeats them) are spent.
+        new_slice(&self.workers[ctx.idx]);
+        coro::clear_preempt();
         ctx.acquire_cache();
     }
 
@@ -368,6 +403,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         Err(e) => fatal!("worker {idx}: {e}"),
     };
     coro::set_ctx(Some(ctx.clone()));
+    let _ = shared.workers[idx].preempter.set(ctx.preempter());
     let local = Rc::new(Local {
         shared: shared.clone(),
         idx,
@@ -641,7 +677,12 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
         unwind_cancelled(local, slab, slot);
         return false;
     }
-    task.park_state.transition_to_running();
+    if task.resumes_after_yield.load(Relaxed) {
+        task.resumes_after_yield.store(false, Relaxed);
+        task.park_state.transition_to_resumed();
+    } else {
+        task.park_state.transition_to_running();
+    }
     task.wait.running();
     record_latency(local, task);
     let wc = local.ctx.wc();
@@ -657,8 +698,22 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
                 unwind_cancelled(local, slab, slot);
                 return false;
             }
+            entry.task().resumes_after_yield.store(true, Relaxed);
             local.ready.borrow_mut().push_back(slot);
             return true;
+        }
+        Outcome::Preempted => {
+            wc.preemptions.add(1);
+            let task = entry.task();
+            task.wait.yielding();
+            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
+            task.resumes_after_yield.store(true, Relaxed);
+            local.ready.borrow_mut().push_back(slot);
+            // Unlike `yield_now`, no preference for unstarted coroutines:
+            // a spawner preempted in the middle of a wave would otherwise
+            // start the whole wave at once, a first segment each. They run
+            // in their turn (`NEW_FIRST_EVERY`) or when nothing is ready.
+            return false;
         }
         Outcome::Parked => {
             wc.parks.add(1);
@@ -729,6 +784,10 @@ fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
 /// a timer, or the next scavenger or shrink pass (`shrink_pass` runs this
 /// worker's shrink pass if due and says when the next one is).
 fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Duration>) {
+    // Nothing runs here: a new slice number (the monitor must not count
+    // idle time against the next coroutine) and no stale request.
+    new_slice(&local.shared.workers[local.idx]);
+    coro::clear_preempt();
     let has_sockets = local.shared.workers[local.idx].poller.has_sockets();
     if has_sockets && poll_now(local, Some(std::time::Duration::ZERO)) {
         return;
@@ -768,7 +827,18 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
     }
     me.sleeping.store(false, SeqCst);
     s.sleepers.fetch_sub(1, SeqCst);
+    // The monitor may have gone to sleep while every worker slept: this
+    // one is about to run coroutines again (one load when it is awake).
+    s.monitor.worker_awake();
     local.ctx.acquire_cache();
+}
+
+/// A new slice number for the monitor (`monitor.rs`) without a slice:
+/// a plain load and store, the owner is the only writer.
+#[inline(always)]
+fn new_slice(me: &WorkerShared) {
+    me.slices
+        .store(me.slices.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
 /// Unwind every coroutine this worker owns and drop every unstarted one.
