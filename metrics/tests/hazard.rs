@@ -132,9 +132,17 @@ fn naive_read_order_shows_the_skew() {
         "the stack byte classes never disagreed in {} naive pairs",
         monitor.pairs
     );
+    // A fresh coroutine has no spare and no alternate: its grow takes a
+    // segment from the cache between the two reads, so the byte classes
+    // disagree in most pairs, the metric's `inuse` short of MemStats in
+    // many. Not in most: since stop-the-world asks the other worker's
+    // running coroutine to yield, the window also sees the churn there
+    // finish coroutines and free segments (the metric then reads above),
+    // in 570-770 of 2,000 pairs (measured: short in 726-928).
     assert!(
-        fresh.inuse_short * 2 > fresh.pairs,
-        "a fresh coroutine's grow takes a segment, so the metric should be short \
-         of MemStats.stack_inuse in most pairs: {fresh:?}"
+        fresh.bytes * 2 > fresh.pairs && fresh.inuse_short * 4 > fresh.pairs,
+        "a fresh coroutine's grow takes a segment, so the byte classes should \
+         disagree in most pairs and the metric be short of MemStats.stack_inuse in \
+         many: {fresh:?}"
     );
 }
