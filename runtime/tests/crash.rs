@@ -2,74 +2,28 @@
 //! guard region is reported on one line and aborts; any other fault goes to
 //! the previous handler (std's, which lets the process die of SIGSEGV).
 //!
-//! Crash tests re-run this test binary as a child with `BAMBOO_CRASH_CHILD`
-//! naming the crash to perform, and check the child's signal and stderr.
+//! Crash tests re-run this test binary as a child (`tests/child`) with
+//! `BAMBOO_TEST_CHILD` naming the crash to perform, and check the child's signal and stderr.
 
 use std::hint::black_box;
-use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bamboo::test_hooks::{class_of, stack_bytes, GUARD};
 use bamboo::{grow, Runtime};
 
-const CHILD_ENV: &str = "BAMBOO_CRASH_CHILD";
-const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 const SEGMENT: usize = 16 << 10;
 
-/// What the child printed and how it ended.
-struct Child {
-    status: ExitStatus,
-    stderr: String,
-}
+mod child;
+use child::Child;
 
-/// Re-run this binary with only `test` selected and `CHILD_ENV=mode`.
-/// Kills the child and fails after `CHILD_TIMEOUT`.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Re-run this binary with only `test` selected in crash `mode`
+/// (`tests/child`); kills the child and fails after `CHILD_TIMEOUT`.
 fn run_child(test: &str, mode: &str) -> Child {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, mode)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the child test process");
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waiting for the child") {
-            break st;
-        }
-        if start.elapsed() > CHILD_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "child `{test}` ({CHILD_ENV}={mode}) still running after {CHILD_TIMEOUT:?}; killed it"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    eprintln!(
-        "--- child {test} ({mode}): {status:?}\n--- stdout:\n{stdout}--- stderr:\n{stderr}---"
-    );
-    Child { status, stderr }
+    child::run(test, mode, &[], CHILD_TIMEOUT)
 }
 
 /// In the child: no core dump for the crash we are about to cause.
@@ -87,7 +41,7 @@ fn no_core_dumps() {
 }
 
 fn child_mode() -> Option<String> {
-    std::env::var(CHILD_ENV).ok()
+    child::mode()
 }
 
 /// Recurse with a 1 KiB frame and no check point until the guard is hit.

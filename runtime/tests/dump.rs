@@ -3,71 +3,33 @@
 //! report").
 //!
 //! Watchdog and SIGQUIT tests re-run this test binary as a child with
-//! `BAMBOO_DUMP_CHILD` naming the scenario, a short grace period, and a
+//! `BAMBOO_TEST_CHILD` (`tests/child`) naming the scenario, a short grace period, and a
 //! deadline: the child's own watchdog thread ends it after a few seconds
 //! (a deadlocked child would otherwise hang for ever), and the parent kills
 //! it if even that fails. They assert on the child's stderr.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bamboo::sync::{channel, Mutex, WaitGroup};
 use bamboo::{CoroutineState, Runtime};
 
-const CHILD_ENV: &str = "BAMBOO_DUMP_CHILD";
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 const MESSAGE: &str = "all coroutines are asleep - possible deadlock";
 /// The grace period the children run with (ms).
 const GRACE_MS: u64 = 300;
 
-struct Child {
-    code: Option<i32>,
-    stderr: String,
-}
+mod child;
+use child::Child;
 
-/// Re-run this binary with only `test` selected, `CHILD_ENV=mode` and
-/// `BAMBOO_DEBUG=debug`; kill it after `CHILD_TIMEOUT`.
+/// Re-run this binary with only `test` selected in `mode` (`tests/child`)
+/// and `BAMBOO_DEBUG=debug`; kill it after `CHILD_TIMEOUT`.
 fn run_child(test: &str, mode: &str, debug: &str) -> Child {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, mode)
-        .env("BAMBOO_DEBUG", debug)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the child test process");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waiting for the child") {
-            break st;
-        }
-        if start.elapsed() > CHILD_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child `{test}` ({mode}) still running after {CHILD_TIMEOUT:?}; killed it");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stderr = err_t.join().unwrap_or_default();
-    eprintln!("--- child {test} ({mode}): {status:?}\n--- stderr:\n{stderr}---");
-    Child {
-        code: status.code(),
-        stderr,
-    }
+    child::run(test, mode, &[("BAMBOO_DEBUG", debug)], CHILD_TIMEOUT)
 }
 
 fn child_mode() -> Option<String> {
-    std::env::var(CHILD_ENV).ok()
+    child::mode()
 }
 
 /// In the child: end the process with `code` after `after` (a deadlocked
@@ -82,7 +44,7 @@ fn exit_after(after: Duration, code: i32) {
 /// Exit code of a child that reached its deadline still running.
 const STILL_RUNNING: i32 = 17;
 
-/// The scenarios a child runs (`CHILD_ENV`).
+/// The scenarios a child runs (`BAMBOO_TEST_CHILD`).
 fn scenario(mode: &str) {
     let rt = Runtime::builder().workers(2).build().unwrap();
     match mode {
@@ -190,7 +152,7 @@ fn watchdog_child(test: &str, mode: &str) -> Child {
 /// lines.
 fn assert_reported(c: &Child) -> Vec<String> {
     assert_eq!(
-        c.code,
+        c.status.code(),
         Some(STILL_RUNNING),
         "the watchdog warns, it does not kill: the child must still run at its deadline"
     );
@@ -210,7 +172,7 @@ fn assert_reported(c: &Child) -> Vec<String> {
 }
 
 fn assert_quiet(c: &Child) {
-    assert_eq!(c.code, Some(0), "the scenario finishes");
+    assert_eq!(c.status.code(), Some(0), "the scenario finishes");
     assert!(!c.stderr.contains(MESSAGE), "no report:\n{}", c.stderr);
 }
 
@@ -286,7 +248,7 @@ fn watchdog_off() {
         return;
     }
     let c = run_child("watchdog_off", "waitgroup", "deadlockgrace=0");
-    assert_eq!(c.code, Some(STILL_RUNNING));
+    assert_eq!(c.status.code(), Some(STILL_RUNNING));
     assert!(!c.stderr.contains(MESSAGE), "{}", c.stderr);
 }
 
@@ -298,7 +260,11 @@ fn sigquit_prints_the_dump() {
         return;
     }
     let c = run_child("sigquit_prints_the_dump", "sigquit", "sigquitdump=1");
-    assert_eq!(c.code, Some(0), "still running after SIGQUIT, then done");
+    assert_eq!(
+        c.status.code(),
+        Some(0),
+        "still running after SIGQUIT, then done"
+    );
     assert!(
         c.stderr
             .contains("bamboo: SIGQUIT: coroutine dump of runtime 1 of 1"),
