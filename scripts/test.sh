@@ -23,8 +23,9 @@ BAMBOO_DEBUG=stackmove=1,stackpoison=1 cargo test --workspace --release
 echo "== valgrind (short pass; the full one: bash scripts/sanitize.sh)"
 bash scripts/sanitize.sh --quick
 # The soak's CI version (docs/stress.md, "The soak"): 60 s of every workload
-# at once in the stress mode; fails when RSS, mapped stack bytes, open fds or
-# mappings grow after a 20 s warm-up, or fds are not back at the end.
+# at once in the stress mode; fails when stack bytes in use, RSS, open fds or
+# mappings grow after a 20 s warm-up the way a leak grows them (floors for the
+# memory series, peaks for the counts), or fds are not back at the end.
 echo "== soak (60 s, mixed --stack-move)"
 cargo run --release -q -p bamboo-stress -- mixed --duration 60s --stack-move --workers 2 --soak
 echo "== all green"

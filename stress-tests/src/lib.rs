@@ -13,8 +13,9 @@
 //! - [`report`]: the end-of-run table, figures and JSON summary;
 //! - [`chaos`]: the `--chaos` driver: seeded cancels, panics and dropped
 //!   channel ends and handles, every outcome and destructor accounted for;
-//! - [`soak`]: the `--soak` sampler (RSS, stack bytes, descriptors, mappings
-//!   each second) and its verdict that none of them grew after the warm-up;
+//! - [`soak`]: the `--soak` sampler (RSS and stack bytes every 10 ms,
+//!   descriptors and mappings every second) and its verdict that none of
+//!   them grew after the warm-up the way a leak grows them;
 //! - [`plot`]: the SVG of stack bytes in use and live coroutines over time;
 //! - [`parse`]: the command line's duration and size syntax.
 //!

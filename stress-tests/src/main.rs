@@ -69,8 +69,9 @@ struct Cli {
     #[arg(long)]
     json: bool,
 
-    /// Soak: sample RSS, stack bytes, open fds and mappings every second and
-    /// fail if any grew after the warm-up (docs/stress.md, "The soak").
+    /// Soak: sample RSS and stack bytes every 10 ms, open fds and mappings
+    /// every second, and fail if any grew after the warm-up the way a leak
+    /// grows them (docs/stress.md, "The soak").
     #[arg(long)]
     soak: bool,
 
@@ -85,7 +86,7 @@ struct Cli {
     #[arg(long, value_name = "N", requires = "chaos")]
     seed: Option<u64>,
 
-    /// With --soak: write every sample as CSV (t,rss,stack_mapped,stack_inuse,fds,maps).
+    /// With --soak: write every sample as CSV (t,rss,rss_min,stack_mapped,stack_inuse,stack_inuse_min,fds,maps).
     #[arg(long, value_name = "FILE.csv", requires = "soak")]
     soak_csv: Option<PathBuf>,
 }
@@ -213,11 +214,11 @@ fn main() -> ExitCode {
 
 /// The soak's samples as CSV, one line per second.
 fn soak_csv(r: &bamboo_stress::soak::SoakReport) -> String {
-    let mut o = String::from("t,rss,stack_mapped,stack_inuse,fds,maps\n");
+    let mut o = String::from("t,rss,rss_min,stack_mapped,stack_inuse,stack_inuse_min,fds,maps\n");
     for s in &r.samples_taken {
         o.push_str(&format!(
-            "{:.1},{},{},{},{},{}\n",
-            s.t, s.rss, s.stack_mapped, s.stack_inuse, s.fds, s.maps
+            "{:.1},{},{},{},{},{},{},{}\n",
+            s.t, s.rss, s.rss_min, s.stack_mapped, s.stack_inuse, s.stack_inuse_min, s.fds, s.maps
         ));
     }
     o

@@ -20,7 +20,9 @@
 //! for the progress bar ([`Live`]), and samples stack bytes in use and live
 //! coroutines over time for the plot. When the workloads are done it makes
 //! its final checks: every coroutine but itself has finished (nothing
-//! leaked), and forced grows happened exactly when the stress mode is on.
+//! leaked), the segments in use are back to what it holds itself (at most
+//! [`SEGMENTS_PER_LIVE`]: no segment outlived its coroutine), and forced
+//! grows happened exactly when the stress mode is on.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -46,6 +48,12 @@ pub fn latency_histogram() -> Histogram<u64> {
 
 /// How long the final check waits for finished coroutines to be counted.
 const SETTLE: Duration = Duration::from_secs(5);
+
+/// The most segments a live coroutine outside any grow holds: its first
+/// segment, its spare, and (in the stress mode) the alternate its check
+/// points switch to. The final check allows this many per live coroutine
+/// (the monitor itself); one more is a segment that outlived its owner.
+pub const SEGMENTS_PER_LIVE: u64 = 3;
 
 /// Latest figures, shared with the progress bar.
 #[derive(Debug, Default)]
@@ -294,7 +302,8 @@ impl Monitor {
         let until = Instant::now() + SETTLE;
         loop {
             self.call();
-            if self.mem.coroutines <= 1 || Instant::now() >= until {
+            let segs_back = self.mem.segments_inuse <= SEGMENTS_PER_LIVE * self.mem.coroutines;
+            if (self.mem.coroutines <= 1 && segs_back) || Instant::now() >= until {
                 break;
             }
             bamboo::sleep(Duration::from_millis(10));
@@ -304,6 +313,15 @@ impl Monitor {
         if live != 1 {
             self.failed(|| {
                 format!("{live} coroutines live after every workload was joined (expected 1: the monitor)")
+            });
+        }
+        let segs = self.mem.segments_inuse;
+        if segs > SEGMENTS_PER_LIVE * live {
+            self.failed(|| {
+                format!(
+                    "{segs} stack segments in use after every workload was joined, {live} coroutines live \
+                     (at most {SEGMENTS_PER_LIVE} each: first segment, spare, alternate)"
+                )
             });
         }
         let (grows, forced) = (self.mem.grows, self.mem.forced_grows);

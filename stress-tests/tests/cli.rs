@@ -152,11 +152,13 @@ fn soak_judges_every_series_and_writes_its_samples() {
 
     let csv = std::env::temp_dir().join(format!("bamboo-stress-soak-{}.csv", std::process::id()));
     let csv_arg = csv.to_str().expect("utf-8 temp path");
-    // 16 KiB first segments: this checks the sampler and the verdict, and
-    // with the 2 MiB default a 10 s spawn-storm's segment pool is still
-    // filling up in its last window (mapped stack 32 -> 175 MiB), which a
-    // window this short takes for growth. The 60 s CI soak and the 1 h soak
-    // run with the defaults (docs/reliability.md, "Soak").
+    // The defaults (2 MiB first segments), as in the CI soak. A 10 s
+    // spawn-storm's pool may still map chunks in its last window (16 MiB
+    // -> 1 GiB mapped here; with 16 KiB first segments 3 -> 12-48 MiB on a
+    // loaded machine, where the spawner runs further ahead of its joins,
+    // which failed this test when the mapped bytes were bounded): they
+    // are recorded, not judged; stack bytes in use are judged by their
+    // floor (docs/stress.md, "The soak").
     let out = Command::new(env!("CARGO_BIN_EXE_bamboo-stress"))
         .args([
             "spawn-storm",
@@ -170,7 +172,7 @@ fn soak_judges_every_series_and_writes_its_samples() {
             csv_arg,
         ])
         .env_remove("BAMBOO_DEBUG")
-        .env("BAMBOO_SEGMENT", "16k")
+        .env_remove("BAMBOO_SEGMENT")
         .output()
         .expect("bamboo-stress runs");
     let stdout = text(&out.stdout);
@@ -188,9 +190,9 @@ fn soak_judges_every_series_and_writes_its_samples() {
         .iter()
         .filter_map(|s| s["bound"]["series"].as_str())
         .collect();
-    assert_eq!(series, ["rss", "stack_mapped", "fds", "maps"]);
+    assert_eq!(series, ["rss", "stack_inuse", "fds", "maps"]);
     for s in soak["series"].as_array().expect("series") {
-        assert!(s["baseline_max"].as_u64() > Some(0), "{s}");
+        assert!(s["baseline"].as_u64() > Some(0), "{s}");
     }
     assert_eq!(soak["fds_before"], soak["fds_after"]);
     let samples = std::fs::read_to_string(&csv).expect("samples written");
@@ -198,7 +200,7 @@ fn soak_judges_every_series_and_writes_its_samples() {
     let mut lines = samples.lines();
     assert_eq!(
         lines.next(),
-        Some("t,rss,stack_mapped,stack_inuse,fds,maps")
+        Some("t,rss,rss_min,stack_mapped,stack_inuse,stack_inuse_min,fds,maps")
     );
     assert!(lines.count() >= 10, "{samples}");
 }
