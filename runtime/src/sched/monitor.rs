@@ -133,13 +133,53 @@ fn slice_number(shared: &Shared, i: usize) -> u64 {
         .wrapping_add(shared.workers[i].slices.load(Relaxed))
 }
 
+/// What a tick reads of the workers and asks of them: the runtime's
+/// [`Shared`], or a scripted one in the unit tests.
+trait Workers {
+    /// Number of workers.
+    fn count(&self) -> usize;
+    /// Worker `i`'s slice number ([`slice_number`]).
+    fn slice_number(&self, i: usize) -> u64;
+    /// Worker `i` sleeps in its poller.
+    fn sleeping(&self, i: usize) -> bool;
+    /// Ask the coroutine running on worker `i` to yield.
+    fn ask(&self, i: usize);
+}
+
+impl Workers for Shared {
+    fn count(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn slice_number(&self, i: usize) -> u64 {
+        slice_number(self, i)
+    }
+
+    fn sleeping(&self, i: usize) -> bool {
+        self.workers[i].sleeping.load(SeqCst)
+    }
+
+    fn ask(&self, i: usize) {
+        if let Some(p) = self.workers[i].preempter.get() {
+            p.request();
+        }
+    }
+}
+
 /// One look at every worker: ask the slices whose time is up to yield.
-fn tick(shared: &Shared, seen: &mut [Seen], slice: Duration, now: Instant) -> Next {
+///
+/// A slice past its time is asked at every tick until its slice number
+/// changes, not once: the request may have been lost (overwritten by the
+/// worker's own update of the bound, `coro::Bound`), and the same slice
+/// number is the only sign the monitor gets that it was
+/// (`tests::a_lost_request_is_asked_again_at_the_next_tick`).
+fn tick(workers: &impl Workers, seen: &mut [Seen], slice: Duration, now: Instant) -> Next {
     let mut all_asleep = true;
     let mut next: Option<Instant> = None;
-    for (i, (w, seen)) in shared.workers.iter().zip(seen.iter_mut()).enumerate() {
-        let n = slice_number(shared, i);
-        if w.sleeping.load(SeqCst) {
+    debug_assert_eq!(seen.len(), workers.count());
+    for (i, seen) in seen.iter_mut().enumerate() {
+        let n = workers.slice_number(i);
+        if workers.sleeping(i) {
             *seen = Seen { slices: n, at: now };
             continue;
         }
@@ -150,9 +190,7 @@ fn tick(shared: &Shared, seen: &mut [Seen], slice: Duration, now: Instant) -> Ne
         }
         let due = seen.at + slice;
         if now >= due {
-            if let Some(p) = w.preempter.get() {
-                p.request();
-            }
+            workers.ask(i);
         } else {
             next = Some(next.map_or(due, |d| d.min(due)));
         }
@@ -210,7 +248,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
         shared.monitor.ticks.fetch_add(1, Relaxed);
         let now = Instant::now();
-        match tick(&shared, &mut seen, slice, now) {
+        match tick(&*shared, &mut seen, slice, now) {
             Next::At(t) => {
                 delay = shortest;
                 asleep_ticks = 0;
@@ -248,6 +286,91 @@ pub(crate) fn run(shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    /// One scripted worker running one long slice: its slice number
+    /// changes only when the test says so, and `pending` stands for its
+    /// poisoned bound (a request the next check point would act on).
+    #[derive(Default)]
+    struct OneWorker {
+        slice_number: Cell<u64>,
+        asleep: Cell<bool>,
+        pending: Cell<bool>,
+        asks: Cell<u32>,
+    }
+
+    impl Workers for OneWorker {
+        fn count(&self) -> usize {
+            1
+        }
+        fn slice_number(&self, _: usize) -> u64 {
+            self.slice_number.get()
+        }
+        fn sleeping(&self, _: usize) -> bool {
+            self.asleep.get()
+        }
+        fn ask(&self, _: usize) {
+            self.asks.set(self.asks.get() + 1);
+            self.pending.set(true);
+        }
+    }
+
+    /// The race the re-ask covers: the monitor's request lands while the
+    /// worker recomputes its bound from the flags it loaded just before,
+    /// and the worker's store overwrites the poison (`coro::Bound`). The
+    /// slice goes on with nothing pending and the same slice number. The
+    /// next tick must ask again, at once (not a slice later, and not
+    /// never), and keep asking until the slice number changes.
+    #[test]
+    fn a_lost_request_is_asked_again_at_the_next_tick() {
+        let slice = Duration::from_millis(10);
+        let w = OneWorker::default();
+        w.slice_number.set(7);
+        let t0 = Instant::now();
+        let mut seen = [Seen { slices: 7, at: t0 }];
+        let ms = Duration::from_millis;
+
+        // Before its time: nothing asked, the next tick is at its end.
+        assert_eq!(tick(&w, &mut seen, slice, t0 + ms(4)), Next::At(t0 + slice));
+        assert_eq!(w.asks.get(), 0);
+
+        // Its time is up: asked.
+        tick(&w, &mut seen, slice, t0 + slice);
+        assert_eq!(w.asks.get(), 1);
+        assert!(w.pending.get());
+
+        // The request is lost: the worker's bound update overwrites it.
+        w.pending.set(false);
+
+        // The next tick (one `period` later) sees the same slice number
+        // and asks again.
+        tick(&w, &mut seen, slice, t0 + slice + period(slice));
+        assert_eq!(
+            w.asks.get(),
+            2,
+            "a slice past its time whose request was lost was not asked again"
+        );
+        assert!(w.pending.get(), "the slice runs on with no request pending");
+
+        // Asked at every tick while the same slice runs.
+        tick(&w, &mut seen, slice, t0 + slice + 2 * period(slice));
+        assert_eq!(w.asks.get(), 3);
+
+        // The slice ended (it yielded): a new slice number is a new slice,
+        // not asked before its own time is up.
+        w.slice_number.set(8);
+        w.pending.set(false);
+        let t1 = t0 + slice + 3 * period(slice);
+        assert_eq!(tick(&w, &mut seen, slice, t1), Next::BackOff);
+        assert_eq!(tick(&w, &mut seen, slice, t1 + ms(9)), Next::At(t1 + slice));
+        assert_eq!(w.asks.get(), 3);
+        assert!(!w.pending.get());
+
+        // A sleeping worker is never asked, however long it sleeps.
+        w.asleep.set(true);
+        assert_eq!(tick(&w, &mut seen, slice, t1 + ms(500)), Next::AllAsleep);
+        assert_eq!(w.asks.get(), 3);
+    }
 
     #[test]
     fn period_is_half_a_slice_within_bounds() {
