@@ -225,3 +225,75 @@ fn waitgroup_waits_for_all() {
 fn waitgroup_done_below_zero_panics() {
     WaitGroup::new().done();
 }
+
+/// The close as a thousand waiters see it: plain receivers (with and
+/// without a deadline), select receivers and a plain thread all wait on one
+/// channel, while other coroutines clone and drop senders. Only the last
+/// sender's drop closes it (the handle counts are atomics outside the lock;
+/// a clone or drop that is not the last takes no lock), and the close frees
+/// each plain receiver's record itself (`TAKEN`): every waiter reports
+/// `RecvError` once, and the channel's wait list is left empty (a later
+/// receiver sees the close at once).
+#[test]
+fn a_close_wakes_every_kind_of_receiver_once() {
+    let rt = rt();
+    for round in 0..3 {
+        let (tx, rx) = channel::<u32>(0);
+        let (side, side_rx) = channel::<u32>(0);
+        let mut waiters = Vec::new();
+        for i in 0..1_000u32 {
+            let (rx, side_rx) = (rx.clone(), side_rx.clone());
+            waiters.push(rt.spawn(move || match i % 3 {
+                0 => rx.recv(),
+                1 => match rx.recv_timeout(Duration::from_secs(60)) {
+                    Err(bamboo::sync::RecvTimeoutError::Disconnected) => Err(RecvError),
+                    other => panic!("recv_timeout: {other:?}"),
+                },
+                _ => bamboo::select! {
+                    recv(rx) -> r => r,
+                    recv(side_rx) -> r => panic!("the side channel delivered {r:?}"),
+                },
+            }));
+        }
+        let thread_rx = rx.clone();
+        let thread = std::thread::spawn(move || thread_rx.recv());
+        // Senders cloned and dropped while the receivers park: none of
+        // these drops is the last, so none may close the channel.
+        let churn: Vec<_> = (0..8)
+            .map(|_| {
+                let tx = tx.clone();
+                rt.spawn(move || {
+                    for _ in 0..2_000 {
+                        drop(tx.clone());
+                        bamboo::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for c in churn {
+            c.join().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            rx.try_recv(),
+            Err(TryRecvError::Empty),
+            "round {round}: closed early"
+        );
+        drop(tx);
+        for (i, w) in waiters.into_iter().enumerate() {
+            assert_eq!(
+                w.join().unwrap(),
+                Err(RecvError),
+                "round {round}, waiter {i}"
+            );
+        }
+        assert_eq!(
+            thread.join().unwrap(),
+            Err(RecvError),
+            "round {round}: the thread"
+        );
+        // Nothing is left queued: a new receiver sees the close at once.
+        assert_eq!(rx.recv(), Err(RecvError));
+        drop(side);
+    }
+}

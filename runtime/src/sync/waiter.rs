@@ -17,7 +17,8 @@
 //!   single operation (one record, in one queue):
 //!   IDLE --store (claimer, under that queue's lock)--> CLAIMED+0
 //!     +---store (receiver taking a plain send's value and freeing its
-//!                record, under the lock)-------------> TAKEN
+//!                record, or the close freeing a plain
+//!                recv's record, under the lock)-------> TAKEN
 //!   CLAIMED+0 / TAKEN --disarm (owner)--> IDLE
 //! ```
 //!
@@ -66,7 +67,8 @@ pub(crate) const TIMED_OUT: usize = 2;
 /// `CLAIMED + i`: case `i` took effect.
 pub(crate) const CLAIMED: usize = 3;
 /// A single send whose value a receiver took, freeing its record: the owner
-/// returns `Ok` without touching the channel again.
+/// returns `Ok` without touching the channel again. For a single recv:
+/// the close freed its record, the owner returns the disconnect.
 const TAKEN: usize = usize::MAX;
 /// What [`Waiter::wait`] returns for `TAKEN`.
 pub(crate) const TAKEN_CASE: usize = TAKEN - CLAIMED;
@@ -164,8 +166,9 @@ impl Waiter {
     /// Claim a single operation's wait: the caller holds the lock of the
     /// one queue its record is in, and the owner gives up only under that
     /// lock, so nobody else can change the word meanwhile (no CAS).
-    /// `taken`: a receiver took a plain send's value and frees its record
-    /// (`TAKEN`: the owner returns without locking the channel again).
+    /// `taken`: a receiver took a plain send's value, or the close woke a
+    /// plain recv, and frees its record (`TAKEN`: the owner returns
+    /// without locking the channel again).
     #[inline]
     pub(crate) fn claim_single(&self, taken: bool) {
         self.word()

@@ -16,6 +16,7 @@ mod one;
 pub(crate) mod state;
 
 use std::fmt;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,7 +140,7 @@ impl<T> Sender<T> {
 
     /// True when every receiver is gone.
     pub fn is_closed(&self) -> bool {
-        self.chan.st.lock().receivers == 0
+        self.chan.st.lock().no_receivers
     }
 
     /// The capacity (0 = rendezvous).
@@ -274,7 +275,8 @@ impl<T> IntoIterator for Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.st.lock().senders += 1;
+        // From a live handle: the count is not 0 (`state.rs`).
+        self.chan.senders.fetch_add(1, Relaxed);
         Sender {
             chan: self.chan.clone(),
             counted: true,
@@ -284,7 +286,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.chan.st.lock().receivers += 1;
+        self.chan.receivers.fetch_add(1, Relaxed);
         Receiver {
             chan: self.chan.clone(),
         }
@@ -298,10 +300,12 @@ impl<T> Drop for Sender<T> {
         if !self.counted {
             return;
         }
-        let mut s = self.chan.st.lock();
-        s.senders -= 1;
-        if s.senders == 0 {
-            State::wake_all(&mut s.recvq);
+        // The last one closes, under the lock (`state.rs`); the others
+        // take no lock.
+        if self.chan.senders.fetch_sub(1, AcqRel) == 1 {
+            let mut s = self.chan.st.lock();
+            s.no_senders = true;
+            State::close_receivers(&mut s.recvq);
         }
     }
 }
@@ -309,9 +313,9 @@ impl<T> Drop for Sender<T> {
 impl<T> Drop for Receiver<T> {
     /// The last receiver wakes blocked senders, which take their values back.
     fn drop(&mut self) {
-        let mut s = self.chan.st.lock();
-        s.receivers -= 1;
-        if s.receivers == 0 {
+        if self.chan.receivers.fetch_sub(1, AcqRel) == 1 {
+            let mut s = self.chan.st.lock();
+            s.no_receivers = true;
             State::wake_all(&mut s.sendq);
         }
     }

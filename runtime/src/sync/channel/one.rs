@@ -12,7 +12,8 @@
 //!   lock; push record{single}; unlock   pop record; move the value in/out;
 //!   park while word < CLAIMED           word := CLAIMED (store, no CAS),
 //!                                       or TAKEN for a send whose value it
-//!                                       took (it frees the record too);
+//!                                       took, or for a recv woken by the
+//!                                       close (it frees the record too);
 //!                                       unlock; wake the owner
 //!   TAKEN: done, no lock
 //!   else: lock; read the word again; remove the record;
@@ -43,7 +44,8 @@ pub(crate) enum Wait {
 
 /// How a single operation's wait ended.
 enum End<T> {
-    /// A receiver took the (sent) value and freed the record.
+    /// A receiver took the (sent) value and freed the record; or, for a
+    /// recv, the close freed it (nothing came).
     Taken,
     /// Claimed: the record, with what the claimer left in it.
     Claimed(Entry<T>),
@@ -201,7 +203,8 @@ impl<T> Chan<T> {
                     None => None,
                     Some(_) => unexpected("value handed to an unclaimed recv record"),
                 },
-                End::Taken => unexpected("a recv record claimed as TAKEN"),
+                // Freed by the close (`State::close_receivers`).
+                End::Taken => Some(Err(RecvError)),
             }
         })
     }

@@ -2,12 +2,20 @@
 //! with `chansend`/`chanrecv`), plus the two select cases built on them.
 //!
 //! ```text
-//!   Chan { cap, st: Mutex<State> }
+//!   Chan { cap, st: Mutex<State>, senders, receivers (handle counts) }
 //!   State { buf: [v0 v1 ..] (cap > 0),
 //!           sendq: records of blocked senders, each holding its value,
 //!           recvq: records of blocked receivers, each an empty value slot,
-//!           senders, receivers }
+//!           no_senders, no_receivers }
 //! ```
+//!
+//! The handle counts are atomics outside the lock: cloning or dropping a
+//! handle that is not the last takes no lock (a thousand receivers
+//! dropping their clones as a close wakes them do not queue on the lock
+//! the close holds). The drop that takes a count to zero sets its flag in
+//! `State` under the lock and wakes the other side there; a count never
+//! goes from zero back up (a handle is cloned only from a live one), so
+//! a flag, once set, stays. Operations read the flags under the lock.
 //!
 //! Invariants (under `st`): a live record in `recvq` means `buf` is empty;
 //! a live record in `sendq` means `buf` is full (or `cap == 0`). Records
@@ -19,6 +27,7 @@
 //! The owner removes its own record by key and reads what was left there.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 
 use parking_lot::Mutex;
 
@@ -77,14 +86,20 @@ pub(crate) struct State<T> {
     pub buf: VecDeque<T>,
     pub sendq: WaitList<Entry<T>>,
     pub recvq: WaitList<Entry<T>>,
-    pub senders: usize,
-    pub receivers: usize,
+    /// Every `Sender` is gone (set once, under the lock).
+    pub no_senders: bool,
+    /// Every `Receiver` is gone (set once, under the lock).
+    pub no_receivers: bool,
 }
 
 pub(crate) struct Chan<T> {
     /// Capacity (0 = rendezvous); fixed at creation.
     pub cap: usize,
     pub st: Mutex<State<T>>,
+    /// Live (counted) `Sender`s.
+    pub senders: AtomicUsize,
+    /// Live `Receiver`s.
+    pub receivers: AtomicUsize,
 }
 
 impl<T> Chan<T> {
@@ -95,9 +110,11 @@ impl<T> Chan<T> {
                 buf: VecDeque::with_capacity(cap.min(1024)),
                 sendq: WaitList::new(),
                 recvq: WaitList::new(),
-                senders: 1,
-                receivers: 1,
+                no_senders: false,
+                no_receivers: false,
             }),
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
         }
     }
 }
@@ -245,7 +262,7 @@ impl<T> State<T> {
     /// has no records anywhere).
     #[inline(always)]
     pub(crate) fn send_now(&mut self, cap: usize, v: T) -> Now<Result<(), SendError<T>>, T> {
-        if self.receivers == 0 {
+        if self.no_receivers {
             return Now::Done(Err(SendError(v)), None);
         }
         if !self.recvq.is_empty() {
@@ -320,7 +337,7 @@ impl<T> State<T> {
         if let Some((v, w)) = self.take_sender_now() {
             return Now::Done(Ok(v), w);
         }
-        if self.senders == 0 {
+        if self.no_senders {
             return Now::Done(Err(RecvError), None);
         }
         Now::Wait(())
@@ -339,7 +356,7 @@ impl<T> State<T> {
         if own.me.is_none() {
             return self.send_now(cap, v).attempt();
         }
-        if self.receivers == 0 {
+        if self.no_receivers {
             if !own.commit() {
                 return Attempt::LostClaim(v);
             }
@@ -420,7 +437,7 @@ impl<T> State<T> {
             Ok(Some((v, w))) => return Attempt::Done(Ok(v), w),
             Ok(None) => {}
         }
-        if self.senders == 0 {
+        if self.no_senders {
             if !own.commit() {
                 return Attempt::LostClaim(());
             }
@@ -430,6 +447,29 @@ impl<T> State<T> {
             Attempt::Restart(())
         } else {
             Attempt::NotReady(())
+        }
+    }
+
+    /// The last sender is gone: claim and wake every receiver. A plain
+    /// `recv`'s record is freed here and its owner claimed as `TAKEN`, so
+    /// it reports the close without locking the channel again (a close
+    /// that wakes thousands would otherwise queue every one of them on
+    /// this lock, held for the whole loop); a select's record is claimed
+    /// for its case and left for its owner to remove, as in
+    /// [`State::wake_all`].
+    pub(crate) fn close_receivers(q: &mut WaitList<Entry<T>>) {
+        while let Some(front) = q.front() {
+            if front.single {
+                let e = q.take_front().expect("a front record");
+                e.waiter().claim_single(true);
+                e.waiter.expect("just checked").wake();
+            } else {
+                let k = q.pop_front().expect("a front record");
+                let e = q.get_mut(k);
+                if e.claim(false) {
+                    e.waiter.take().expect("just checked").wake();
+                }
+            }
         }
     }
 
