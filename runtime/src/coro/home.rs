@@ -103,32 +103,50 @@ impl<R, T> CoroBox<R, T> {
 impl<R, T> CoroBox<R, T> {
     /// Ask the CPU to start loading the state's cache lines (and with them
     /// the translation of the stack's top page, one page-table walk per
-    /// coroutine with 2 MiB slots): a worker calls it for the coroutine it
-    /// will resume after the next one, so that miss overlaps a slice.
+    /// coroutine with 2 MiB slots): a worker calls it for coroutines it
+    /// will resume a few slices later, several at once, so that their
+    /// walks overlap each other and the slices in between.
     #[inline(always)]
     pub(crate) fn prefetch(&self) {
-        let p = self.0.as_ptr().cast::<u8>();
-        prefetch(p);
-        prefetch(p.wrapping_add(64));
-        prefetch(p.wrapping_add(128));
+        prefetch_lines(
+            self.0.as_ptr().cast::<u8>(),
+            std::mem::size_of::<CoroState<R, T>>(),
+        );
     }
 
-    /// Ask the CPU to start loading the task's first cache lines and the
-    /// stack lines around where the coroutine suspended (what its resume
-    /// touches first); two loads from the state (call
-    /// [`CoroBox::prefetch`] a slice earlier).
+    /// Ask the CPU to start loading what a resume touches next: the task
+    /// (its reference counts included) and the coroutine's stack from a
+    /// line below where it suspended up to its state, at most
+    /// [`STACK_PREFETCH`] bytes (its return path runs through all of it);
+    /// reads the state (call [`CoroBox::prefetch`] a slice earlier).
     #[inline(always)]
     pub(crate) fn prefetch_task(&self) {
-        let p = std::sync::Arc::as_ptr(self.task()).cast::<u8>();
-        prefetch(p);
-        prefetch(p.wrapping_add(64));
+        let arc = std::sync::Arc::as_ptr(self.task()).cast::<u8>();
+        // The reference counts are the two words before the value.
+        prefetch_lines(arc.wrapping_sub(16), 16 + std::mem::size_of::<T>());
         let sp = self.suspended.sp();
-        if sp != 0 {
-            let sp = sp as *const u8;
-            prefetch(sp.wrapping_sub(64));
-            prefetch(sp);
-            prefetch(sp.wrapping_add(64));
+        let state = self.0.as_ptr() as usize;
+        if sp > 64 && sp < state {
+            let from = (sp - 64).max(state.saturating_sub(STACK_PREFETCH));
+            let p = self.0.as_ptr().cast::<u8>().wrapping_sub(state - from);
+            prefetch_lines(p, state - from);
         }
+    }
+}
+
+/// The most stack bytes [`CoroBox::prefetch_task`] asks for (a parked
+/// coroutine's frames are usually well under 1 KiB).
+const STACK_PREFETCH: usize = 2048;
+
+/// Prefetch every cache line of `p .. p + len`.
+#[inline(always)]
+fn prefetch_lines(p: *const u8, len: usize) {
+    let off = p as usize & 63;
+    let line = p.wrapping_sub(off);
+    let mut i = 0;
+    while i < off + len {
+        prefetch(line.wrapping_add(i));
+        i += 64;
     }
 }
 
