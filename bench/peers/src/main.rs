@@ -93,6 +93,36 @@ fn smaps_top(rt: &str) {
     }
 }
 
+/// With `BENCH_PERF_CTL=<fifo>` (perf record's `--control=fifo:<fifo>`,
+/// started with `-D -1`): `enable` / `disable` the counters around the
+/// timed phase of the `parked` workload (the release), so a profile holds
+/// that phase alone.
+fn perf_ctl(cmd: &str) {
+    if let Some(p) = std::env::var_os("BENCH_PERF_CTL") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .expect("open BENCH_PERF_CTL");
+        f.write_all(format!("{cmd}\n").as_bytes())
+            .expect("write BENCH_PERF_CTL");
+    }
+}
+
+/// CPU time of every thread of this process so far, in ns (the first
+/// field of each `/proc/self/task/*/schedstat`): with the wall time, how
+/// much of a phase was this process running rather than waiting for a
+/// core on a loaded machine.
+fn cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Resident set size in bytes, from /proc/self/statm.
 fn rss() -> u64 {
     let s = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
@@ -309,13 +339,22 @@ fn bamboo_workload(rt: &bamboo::Runtime, workload: &str, n_parked: usize) {
                 bamboo::sleep(Duration::from_millis(20));
                 let full = rss();
                 smaps_top("bamboo");
+                perf_ctl("enable");
+                let cpu = cpu_ns();
                 let t = Instant::now(); // the wake-ups happen inside drop(tx)
                 drop(tx);
                 drop(rx);
                 while done.load(SeqCst) < n_parked {
                     bamboo::sleep(Duration::from_millis(1));
                 }
-                (base, full, t.elapsed())
+                let elapsed = t.elapsed();
+                let cpu = cpu_ns() - cpu;
+                perf_ctl("disable");
+                eprintln!(
+                    "bamboo parked {n_parked}: release cpu {:.1} ns/coroutine (all threads)",
+                    cpu as f64 / n_parked as f64
+                );
+                (base, full, elapsed)
             });
             report_parked("bamboo", r, n_parked);
         }
