@@ -115,7 +115,8 @@ impl<R, T> CoroBox<R, T> {
     }
 
     /// Ask the CPU to start loading what a resume touches next: the task
-    /// (its reference counts included) and the coroutine's stack from a
+    /// (its reference counts included), [`HINT_PREFETCH`] bytes from 16
+    /// below its start hint (`StartOpts::hint`), and the coroutine's stack from a
     /// line below where it suspended up to its state, at most
     /// [`STACK_PREFETCH`] bytes (its return path runs through all of it);
     /// reads the state (call [`CoroBox::prefetch`] a slice earlier).
@@ -124,6 +125,9 @@ impl<R, T> CoroBox<R, T> {
         let arc = std::sync::Arc::as_ptr(self.task()).cast::<u8>();
         // The reference counts are the two words before the value.
         prefetch_lines(arc.wrapping_sub(16), 16 + std::mem::size_of::<T>());
+        if self.hint > 16 {
+            prefetch_lines((self.hint - 16) as *const u8, HINT_PREFETCH);
+        }
         let sp = self.suspended.sp();
         let state = self.0.as_ptr() as usize;
         if sp > 64 && sp < state {
@@ -137,6 +141,10 @@ impl<R, T> CoroBox<R, T> {
 /// The most stack bytes [`CoroBox::prefetch_task`] asks for (a parked
 /// coroutine's frames are usually well under 1 KiB).
 const STACK_PREFETCH: usize = 2048;
+
+/// Bytes of a start hint's allocation [`CoroBox::prefetch_task`] asks
+/// for (from its reference counts, 16 bytes below the hint).
+const HINT_PREFETCH: usize = 128;
 
 /// Prefetch every cache line of `p .. p + len`.
 #[inline(always)]

@@ -558,6 +558,8 @@ pub(crate) struct CoroState<R, T> {
     /// `Delivered` (a coroutine gets the shutdown unwind once; later
     /// suspends, in its destructors, wait for real).
     cancel: Cancel,
+    /// `StartOpts::hint`.
+    hint: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -618,6 +620,11 @@ pub(crate) struct StartOpts<'a> {
     pub id: u64,
     /// Must outlive the coroutine (the task passed to [`start`] holds it).
     pub name: Option<&'a str>,
+    /// An address only prefetched, never read (0: none): with its task and
+    /// stack, the worker asks for the lines around it before a resume
+    /// ([`CoroBox::prefetch_task`]); the scheduler passes its body's
+    /// allocation, which the coroutine's end touches.
+    pub hint: usize,
 }
 
 /// The class of a first segment with at least `usable` bytes (the
@@ -671,6 +678,7 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
         suspended: Suspended::NEVER,
         name,
         cancel: Cancel::No,
+        hint: opts.hint,
     };
     // SAFETY: `top` is the top of the first segment `co` was just built on.
     unsafe { CoroBox::new(st, top) }

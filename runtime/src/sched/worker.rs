@@ -477,11 +477,14 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                         continue;
                     }
                 };
-                let body = super::task::StartedBody::new(u.take_body());
+                let body = u.take_body();
                 let opts = coro::StartOpts {
                     id: task.id,
                     name: task.name.as_deref(),
+                    // Its join slot: what the coroutine's end touches.
+                    hint: Arc::as_ptr(&body).cast::<()>() as usize,
                 };
+                let body = super::task::StartedBody::new(body);
                 let st = coro::start(seg, opts, task.clone(), move || body.run());
                 task.stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
