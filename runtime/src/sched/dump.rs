@@ -79,7 +79,8 @@ pub struct CoroutineInfo {
     /// Bytes of the stack segments it held when it last suspended (its
     /// first segment if it never did; 0 before it started).
     pub stack_bytes: usize,
-    /// Time since it was spawned.
+    /// Time since it was spawned, to the kernel's clock tick (1-10 ms:
+    /// a spawn reads the coarse monotonic clock, which costs a few ns).
     pub age: Duration,
 }
 
@@ -110,7 +111,7 @@ fn name_of(t: &TaskShared) -> Option<String> {
 }
 
 /// What `t` is doing now; `None` once it is done.
-pub(crate) fn info(t: &TaskShared, now_ns: u64) -> Option<CoroutineInfo> {
+pub(crate) fn info(t: &TaskShared, now_coarse_ns: u64) -> Option<CoroutineInfo> {
     let phase = t.park_state.phase();
     let doing = t.wait.get();
     let started = t.owner.load(Acquire) != usize::MAX;
@@ -136,14 +137,14 @@ pub(crate) fn info(t: &TaskShared, now_ns: u64) -> Option<CoroutineInfo> {
         waiting_on,
         spawned_at: t.spawned_at,
         stack_bytes: t.stack_bytes.load(Relaxed),
-        age: Duration::from_nanos(now_ns.saturating_sub(t.born_ns)),
+        age: Duration::from_nanos(now_coarse_ns.saturating_sub(t.born_ns)),
     })
 }
 
 /// Every live coroutine of the runtime, by id.
 pub(crate) fn collect(shared: &Shared) -> Vec<CoroutineInfo> {
     let live: Vec<Arc<TaskShared>> = shared.registry.live();
-    let now = shared.now_ns();
+    let now = super::worker::coarse_ns();
     live.iter().filter_map(|t| info(t, now)).collect()
 }
 

@@ -346,17 +346,29 @@ impl Handle {
             shared.counters.global.spawned.fetch_add(1, Relaxed);
             worker::maybe_stamp(&u.task);
             let mut u = Some(u);
-            worker::with_local(|l| {
-                if Arc::ptr_eq(&l.shared, shared) {
-                    if let Some(u) = u.take() {
-                        l.unstarted.push(u);
-                    }
+            // A lone coroutine in this worker's deque wakes nobody: it is
+            // this worker's "run next" (worker.rs `stealable`); a waiting
+            // spawner runs it at once, and a spinning worker, or one the
+            // monitor wakes, takes it if this slice goes on. Two or more:
+            // wake a worker to take the older ones.
+            let lone = worker::with_local(|l| {
+                if !Arc::ptr_eq(&l.shared, shared) {
+                    return false;
                 }
+                let Some(u) = u.take() else {
+                    return false;
+                };
+                l.unstarted.push(u);
+                let p = &shared.workers[l.idx].pushes;
+                p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
+                l.unstarted.len() == 1
             });
             if let Some(u) = u {
                 shared.injector.push(u);
             }
-            shared.wake_one();
+            if lone != Some(true) {
+                shared.wake_one();
+            }
             handle
         })
     }

@@ -126,7 +126,7 @@ enum Next {
 
 /// Worker `i`'s slice number: it changes whenever a slice starts, the
 /// worker goes idle or leaves a stop (both parts only grow).
-fn slice_number(shared: &Shared, i: usize) -> u64 {
+pub(super) fn slice_number(shared: &Shared, i: usize) -> u64 {
     shared.counters.workers[i]
         .switches
         .get()
@@ -187,6 +187,12 @@ fn tick(workers: &impl Workers, seen: &mut [Seen], slice: Duration, now: Instant
         if n != seen.slices {
             *seen = Seen { slices: n, at: now };
             continue;
+        }
+        // The same slice since the last tick, with unstarted coroutines
+        // waiting behind it: a spawn does not wake anyone for a lone one
+        // (its worker's "run next"), so wake a sleeping worker to take it.
+        if !shared.stealers[i].is_empty() {
+            shared.wake_one();
         }
         let due = seen.at + slice;
         if now >= due {

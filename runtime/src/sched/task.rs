@@ -63,7 +63,8 @@ pub(crate) struct TaskShared {
     pub wait: WaitWord,
     /// The caller of the spawn (`#[track_caller]`).
     pub spawned_at: &'static Location<'static>,
-    /// When it was spawned (`Shared::now_ns`).
+    /// When it was spawned (`worker::coarse_ns`: a clock read per spawn
+    /// would cost more than the rest of `TaskShared::new`).
     pub born_ns: u64,
     /// Stack bytes it held when it last suspended (written by its worker).
     pub stack_bytes: std::sync::atomic::AtomicUsize,
@@ -97,7 +98,7 @@ impl TaskShared {
             reg_index: shared.registry.insert(id, me.clone()),
             wait: WaitWord::new(),
             spawned_at: at,
-            born_ns: shared.now_ns(),
+            born_ns: super::worker::coarse_ns(),
             stack_bytes: std::sync::atomic::AtomicUsize::new(0),
             name,
             min_first_segment,

@@ -91,7 +91,7 @@ fn asleep(shared: &Shared) -> Option<Vec<CoroutineInfo>> {
         return None;
     }
     let live = shared.registry.live();
-    let now = shared.now_ns();
+    let now = super::worker::coarse_ns();
     let mut out = Vec::with_capacity(live.len());
     for t in &live {
         let Some(info) = dump::info(t, now) else {

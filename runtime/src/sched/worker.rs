@@ -82,6 +82,10 @@ pub(crate) struct WorkerShared {
     /// monitor watches (Go's `schedtick`), so a slice costs the worker no
     /// extra store. Single writer (the owner).
     pub slices: AtomicU64,
+    /// Coroutines spawned into its deque (single writer, the owner): with
+    /// its slice number, what tells another worker that a lone unstarted
+    /// coroutine there is still the one it saw ([`stealable`]).
+    pub pushes: AtomicU64,
     /// Asks this worker's running coroutine to yield (set once the worker
     /// thread has its stack context).
     pub preempter: OnceLock<Arc<Preempter>>,
@@ -151,6 +155,7 @@ impl Shared {
                     poller,
                     timers_pending: AtomicUsize::new(0),
                     slices: AtomicU64::new(0),
+                    pushes: AtomicU64::new(0),
                     preempter: OnceLock::new(),
                 })
                 .collect(),
@@ -189,7 +194,18 @@ impl Shared {
     pub(crate) fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64 + 1
     }
+}
 
+/// Coarse monotonic time in nanoseconds (`CLOCK_MONOTONIC_COARSE`,
+/// 1-10 ms resolution, a few ns to read): for ages that a dump prints (a
+/// spawn stamps its coroutine's birth with it; `Shared::now_ns` there cost
+/// ~7% of a spawn+join), never for intervals shorter than a tick.
+#[inline]
+pub(crate) fn coarse_ns() -> u64 {
+    crate::stack::os::monotonic_coarse_ns()
+}
+
+impl Shared {
     pub(crate) fn unpark_all(&self) {
         for w in self.workers.iter() {
             w.poller.wake();
@@ -296,7 +312,16 @@ pub(crate) struct Local {
     /// Queued coroutines (after the next) whose state is already asked
     /// for (`prefetch_next`).
     prefetched: Cell<usize>,
+    /// Per other worker: its slice number plus pushes when this worker
+    /// first saw a lone unstarted coroutine in its deque, and when
+    /// ([`stealable`]).
+    lone_seen: Box<[Cell<Option<LoneSeen>>]>,
 }
+
+/// What [`stealable`] remembers of another worker's lone unstarted
+/// coroutine: that worker's slice number plus pushes, and when it first
+/// saw them.
+type LoneSeen = (u64, Instant);
 
 thread_local! {
     static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
@@ -417,6 +442,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         poll: RefCell::new(poll),
         parked_since_pass: Cell::new(false),
         prefetched: Cell::new(0),
+        lone_seen: (0..shared.workers.len()).map(|_| Cell::new(None)).collect(),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
 
@@ -592,9 +618,51 @@ fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     }
     let n = shared.stealers.len();
     (1..n)
-        .map(|k| &shared.stealers[(local.idx + k) % n])
-        .filter(|st| !st.is_empty())
-        .find_map(|st| steal(local, || st.steal_batch_and_pop(&local.unstarted)))
+        .map(|k| (local.idx + k) % n)
+        .filter(|&k| stealable(local, k))
+        .find_map(|k| {
+            let st = &shared.stealers[k];
+            steal(local, || st.steal_batch_and_pop(&local.unstarted))
+        })
+}
+
+/// How long a worker's *lone* unstarted coroutine is left to it while it
+/// stays in one slice, before another worker may steal it (Go's
+/// `runqsteal` leaves a running P's `runnext` alone for ~3 µs).
+const LONE_STEAL_DELAY: std::time::Duration = std::time::Duration::from_micros(3);
+
+/// May this worker steal from worker `k`'s deque now?
+///
+/// Two or more unstarted: yes (a steal takes the older half; the newest
+/// stays). Exactly one: it is the spawner's "run next" — a coroutine that
+/// spawns and then waits (join, a channel) runs the child itself on a warm
+/// cache, with no cross-worker wake for the result — so only once `k` has
+/// been in the same slice, with no newer spawn, for [`LONE_STEAL_DELAY`]
+/// since this worker first saw it there (the spawner kept running: the child would wait for its
+/// slice to end). A lone coroutine this worker did not wait for is run by
+/// its owner when its current coroutine parks or yields, or at the latest
+/// when the monitor preempts the slice (`monitor.rs`).
+fn stealable(local: &Local, k: usize) -> bool {
+    let seen = &local.lone_seen[k];
+    match local.shared.stealers[k].len() {
+        0 => {
+            seen.set(None);
+            false
+        }
+        1 => {
+            // Changes when `k` starts a slice or pushes a new coroutine.
+            let n = super::monitor::slice_number(&local.shared, k)
+                .wrapping_add(local.shared.workers[k].pushes.load(Relaxed));
+            match seen.get() {
+                Some((m, since)) if m == n => since.elapsed() >= LONE_STEAL_DELAY,
+                _ => {
+                    seen.set(Some((n, Instant::now())));
+                    false
+                }
+            }
+        }
+        _ => true,
+    }
 }
 
 #[inline]
@@ -790,7 +858,7 @@ fn has_work(local: &Local) -> bool {
         || !local.ready.borrow().is_empty()
         || !local.unstarted.is_empty()
         || !s.injector.is_empty()
-        || s.stealers.iter().any(|st| !st.is_empty())
+        || (0..s.stealers.len()).any(|k| k != local.idx && stealable(local, k))
         || s.stw.stops(local.idx)
         || s.shutdown.load(SeqCst)
         || local
@@ -798,6 +866,14 @@ fn has_work(local: &Local) -> bool {
             .borrow()
             .next_deadline()
             .is_some_and(|d| d <= Instant::now())
+}
+
+/// Another worker has had a lone unstarted coroutine since this one first
+/// saw it there ([`stealable`]).
+fn watching_lone(local: &Local) -> bool {
+    let s = &local.shared;
+    (0..s.stealers.len())
+        .any(|k| k != local.idx && local.lone_seen[k].get().is_some() && s.stealers[k].len() == 1)
 }
 
 /// Poll this worker's sockets, waiting up to `timeout` (`None`: until a
@@ -830,6 +906,12 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
         for _ in 0..SPIN_PAUSES {
             std::hint::spin_loop();
         }
+    }
+    if spins > 0 && watching_lone(local) {
+        // A lone unstarted coroutine elsewhere may become stealable
+        // (`stealable`): keep looking rather than sleep past it. Bounded:
+        // its owner runs it when its slice ends.
+        return;
     }
     let s = &local.shared;
     // Nothing to run: a scavenger pass if one is due, off the coroutines'

@@ -1,5 +1,7 @@
 //! The OS side of stack memory: mapping chunks, installing guard regions,
-//! giving pages back, poisoning free segments.
+//! giving pages back, poisoning free segments; and the runtime's one
+//! coarse clock read ([`monotonic_coarse_ns`]), so that the `libc` calls
+//! stay in this module.
 //!
 //! Guard regions use `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which
 //! installs page-table markers without splitting the mapping, so a million
@@ -13,6 +15,23 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use memmap2::{MmapMut, MmapOptions};
 
 use crate::error::Error;
+
+/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: the time of the kernel's last
+/// clock tick (1-10 ms resolution), read from the vDSO without touching
+/// the clock source, so it costs a few ns where `Instant::now` costs tens
+/// in a VM. Through glibc, not rustix's own vDSO parser (which faults
+/// under valgrind's synthetic auxiliary vector).
+pub(crate) fn monotonic_coarse_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a
+    // constant the kernel knows (Linux 2.6.32+), so the call only writes
+    // `t` or returns an error, which leaves it zero.
+    let _ = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
 
 /// `MADV_GUARD_INSTALL` (Linux 6.13); the libc crate has no constant yet.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
