@@ -22,6 +22,7 @@ pub mod coroutine;
 pub(crate) mod dump;
 pub(crate) mod monitor;
 pub(crate) mod park;
+mod placement;
 pub(crate) mod poller;
 pub(crate) mod registry;
 pub(crate) mod remote;
@@ -258,7 +259,7 @@ impl Drop for Runtime {
         for t in self.threads.drain(..).chain(self.monitor.take()) {
             let _ = t.join();
         }
-        while let Some(u) = worker::drain_steal(&mut || s.injector.steal()) {
+        while let Some(u) = placement::drain_steal(&mut || s.injector.steal()) {
             drop(u);
         }
     }

@@ -144,6 +144,10 @@ trait Workers {
     fn sleeping(&self, i: usize) -> bool;
     /// Ask the coroutine running on worker `i` to yield.
     fn ask(&self, i: usize);
+    /// Worker `i` stayed in one slice since the last tick: if unstarted
+    /// coroutines wait in its deque, wake a sleeping worker to take them
+    /// (a spawn wakes nobody for a lone one: `worker::stealable`).
+    fn unblock_unstarted(&self, i: usize);
 }
 
 impl Workers for Shared {
@@ -162,6 +166,12 @@ impl Workers for Shared {
     fn ask(&self, i: usize) {
         if let Some(p) = self.workers[i].preempter.get() {
             p.request();
+        }
+    }
+
+    fn unblock_unstarted(&self, i: usize) {
+        if !self.stealers[i].is_empty() {
+            self.wake_one();
         }
     }
 }
@@ -188,12 +198,7 @@ fn tick(workers: &impl Workers, seen: &mut [Seen], slice: Duration, now: Instant
             *seen = Seen { slices: n, at: now };
             continue;
         }
-        // The same slice since the last tick, with unstarted coroutines
-        // waiting behind it: a spawn does not wake anyone for a lone one
-        // (its worker's "run next"), so wake a sleeping worker to take it.
-        if !shared.stealers[i].is_empty() {
-            shared.wake_one();
-        }
+        workers.unblock_unstarted(i);
         let due = seen.at + slice;
         if now >= due {
             workers.ask(i);
@@ -319,6 +324,7 @@ mod tests {
             self.asks.set(self.asks.get() + 1);
             self.pending.set(true);
         }
+        fn unblock_unstarted(&self, _: usize) {}
     }
 
     /// The race the re-ask covers: the monitor's request lands while the

@@ -31,11 +31,12 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Instant;
 
-use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalDeque};
+use crossbeam_deque::{Injector, Stealer, Worker as LocalDeque};
 use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
 use super::monitor::MonitorWake;
+use super::placement::{pick, stealable, watching_lone};
 use super::poller::{LocalPoll, PollerShared};
 use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
@@ -84,7 +85,7 @@ pub(crate) struct WorkerShared {
     pub slices: AtomicU64,
     /// Coroutines spawned into its deque (single writer, the owner): with
     /// its slice number, what tells another worker that a lone unstarted
-    /// coroutine there is still the one it saw ([`stealable`]).
+    /// coroutine there is still the one it saw (`placement::stealable`).
     pub pushes: AtomicU64,
     /// Asks this worker's running coroutine to yield (set once the worker
     /// thread has its stack context).
@@ -314,14 +315,9 @@ pub(crate) struct Local {
     prefetched: Cell<usize>,
     /// Per other worker: its slice number plus pushes when this worker
     /// first saw a lone unstarted coroutine in its deque, and when
-    /// ([`stealable`]).
-    lone_seen: Box<[Cell<Option<LoneSeen>>]>,
+    /// (`placement::stealable`).
+    pub(super) lone_seen: Box<[Cell<Option<super::placement::LoneSeen>>]>,
 }
-
-/// What [`stealable`] remembers of another worker's lone unstarted
-/// coroutine: that worker's slice number plus pushes, and when it first
-/// saw them.
-type LoneSeen = (u64, Instant);
 
 thread_local! {
     static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
@@ -412,7 +408,7 @@ impl Slab {
     }
 }
 
-enum Next {
+pub(super) enum Next {
     Ready(usize),
     New(Unstarted),
 }
@@ -565,133 +561,6 @@ fn fire_due_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     }
     for t in due.drain(..) {
         t.unpark();
-    }
-}
-
-/// Every this many picks, unstarted coroutines go before ready ones, so a
-/// ready queue that never empties (coroutines yielding in a loop) cannot
-/// starve new spawns; the other picks prefer ready coroutines (their stacks
-/// are warm in the cache).
-const NEW_FIRST_EVERY: u64 = 8;
-
-/// Every this many picks, the shared injector is tried before the local
-/// deque, so spawns from plain threads are not starved by a local deque
-/// that never empties (Go's `schedule` checks its global queue every 61st
-/// tick for the same reason). A prime, so it never falls into step with
-/// [`NEW_FIRST_EVERY`].
-const INJECTOR_FIRST_EVERY: u64 = 61;
-
-fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
-    if prefer_new {
-        // Just yielded: anything unstarted here or in the injector first,
-        // without going as far as stealing.
-        if !local.unstarted.is_empty() {
-            if let Some(u) = local.unstarted.pop() {
-                return Some(Next::New(u));
-            }
-        }
-        if let Some(u) = steal_injector(local) {
-            return Some(Next::New(u));
-        }
-    }
-    let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
-    let new = || find_unstarted(local, tick).map(Next::New);
-    if tick.is_multiple_of(NEW_FIRST_EVERY) {
-        new().or_else(ready)
-    } else {
-        ready().or_else(new)
-    }
-}
-
-fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
-    let shared = &local.shared;
-    if tick.is_multiple_of(INJECTOR_FIRST_EVERY) {
-        if let Some(u) = steal_injector(local) {
-            return Some(u);
-        }
-    }
-    if let Some(u) = local.unstarted.pop() {
-        return Some(u);
-    }
-    if let Some(u) = steal_injector(local) {
-        return Some(u);
-    }
-    let n = shared.stealers.len();
-    (1..n)
-        .map(|k| (local.idx + k) % n)
-        .filter(|&k| stealable(local, k))
-        .find_map(|k| {
-            let st = &shared.stealers[k];
-            steal(local, || st.steal_batch_and_pop(&local.unstarted))
-        })
-}
-
-/// How long a worker's *lone* unstarted coroutine is left to it while it
-/// stays in one slice, before another worker may steal it (Go's
-/// `runqsteal` leaves a running P's `runnext` alone for ~3 µs).
-const LONE_STEAL_DELAY: std::time::Duration = std::time::Duration::from_micros(3);
-
-/// May this worker steal from worker `k`'s deque now?
-///
-/// Two or more unstarted: yes (a steal takes the older half; the newest
-/// stays). Exactly one: it is the spawner's "run next" — a coroutine that
-/// spawns and then waits (join, a channel) runs the child itself on a warm
-/// cache, with no cross-worker wake for the result — so only once `k` has
-/// been in the same slice, with no newer spawn, for [`LONE_STEAL_DELAY`]
-/// since this worker first saw it there (the spawner kept running: the child would wait for its
-/// slice to end). A lone coroutine this worker did not wait for is run by
-/// its owner when its current coroutine parks or yields, or at the latest
-/// when the monitor preempts the slice (`monitor.rs`).
-fn stealable(local: &Local, k: usize) -> bool {
-    let seen = &local.lone_seen[k];
-    match local.shared.stealers[k].len() {
-        0 => {
-            seen.set(None);
-            false
-        }
-        1 => {
-            // Changes when `k` starts a slice or pushes a new coroutine.
-            let n = super::monitor::slice_number(&local.shared, k)
-                .wrapping_add(local.shared.workers[k].pushes.load(Relaxed));
-            match seen.get() {
-                Some((m, since)) if m == n => since.elapsed() >= LONE_STEAL_DELAY,
-                _ => {
-                    seen.set(Some((n, Instant::now())));
-                    false
-                }
-            }
-        }
-        _ => true,
-    }
-}
-
-#[inline]
-fn steal_injector(local: &Local) -> Option<Unstarted> {
-    let inj = &local.shared.injector;
-    if inj.is_empty() {
-        return None;
-    }
-    steal(local, || inj.steal_batch_and_pop(&local.unstarted))
-}
-
-/// Retry `attempt` while it says `Retry`; count a success as a steal.
-#[inline]
-fn steal(local: &Local, mut attempt: impl FnMut() -> Steal<Unstarted>) -> Option<Unstarted> {
-    let u = drain_steal(&mut attempt)?;
-    local.ctx.wc().steals.add(1);
-    Some(u)
-}
-
-/// The crossbeam steal-retry loop, in one place: the value, or `None` once
-/// the source is empty.
-#[inline]
-pub(crate) fn drain_steal<T>(attempt: &mut impl FnMut() -> Steal<T>) -> Option<T> {
-    loop {
-        match attempt() {
-            Steal::Success(u) => return Some(u),
-            Steal::Retry => continue,
-            Steal::Empty => return None,
-        }
     }
 }
 
@@ -866,14 +735,6 @@ fn has_work(local: &Local) -> bool {
             .borrow()
             .next_deadline()
             .is_some_and(|d| d <= Instant::now())
-}
-
-/// Another worker has had a lone unstarted coroutine since this one first
-/// saw it there ([`stealable`]).
-fn watching_lone(local: &Local) -> bool {
-    let s = &local.shared;
-    (0..s.stealers.len())
-        .any(|k| k != local.idx && local.lone_seen[k].get().is_some() && s.stealers[k].len() == 1)
 }
 
 /// Poll this worker's sockets, waiting up to `timeout` (`None`: until a
