@@ -32,6 +32,7 @@
 //! be handed out twice by safe code.
 
 pub(crate) mod cache;
+pub(crate) mod dirty;
 pub(crate) mod os;
 pub(crate) mod pool;
 pub(crate) mod registry;
@@ -193,6 +194,86 @@ impl Segment {
         StackRef {
             base: self.top.get(),
             limit: self.bottom(),
+        }
+    }
+}
+
+/// A [`Segment`] in one word, as the pool's dirty lists hold it: a slot's
+/// top is page-aligned, so the class (4 bits) and the trimmed bit go in
+/// the low bits. Move-only like the segment it came from (it *is* that
+/// segment while it is packed).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PackedSeg(NonZeroUsize);
+
+const PACK_CLASS: usize = 0xf;
+const PACK_TRIMMED: usize = 0x10;
+const _: () = assert!(NCLASSES <= PACK_CLASS + 1 && PACK_TRIMMED < 4096);
+
+impl Segment {
+    /// This segment in one word.
+    #[inline]
+    pub(crate) fn pack(self) -> PackedSeg {
+        let top = self.top.get();
+        if top & 0xfff != 0 {
+            fatal!("packing a segment whose top {top:#x} is not page-aligned");
+        }
+        let t = if self.is_trimmed() { PACK_TRIMMED } else { 0 };
+        match NonZeroUsize::new(top | self.class() as usize | t) {
+            Some(w) => PackedSeg(w),
+            None => fatal!("packing a segment at address 0"),
+        }
+    }
+}
+
+impl PackedSeg {
+    /// The segment back.
+    #[inline]
+    pub(crate) fn unpack(self) -> Segment {
+        let trimmed = self.is_trimmed();
+        let meta = self.class() as usize | if trimmed { TRIMMED } else { 0 };
+        match NonZeroUsize::new(self.top()) {
+            Some(top) => Segment { top, meta },
+            None => fatal!("unpacking a segment at address 0"),
+        }
+    }
+
+    /// [`Segment::top`].
+    #[inline]
+    pub(crate) fn top(&self) -> usize {
+        self.0.get() & !0xfff
+    }
+
+    /// [`Segment::class`].
+    #[inline]
+    pub(crate) fn class(&self) -> u8 {
+        (self.0.get() & PACK_CLASS) as u8
+    }
+
+    /// [`Segment::bytes`].
+    #[inline]
+    pub(crate) fn bytes(&self) -> usize {
+        stack_bytes(self.class())
+    }
+
+    /// [`Segment::bottom`].
+    #[inline]
+    pub(crate) fn bottom(&self) -> usize {
+        self.top() - self.bytes()
+    }
+
+    /// [`Segment::is_trimmed`].
+    #[inline]
+    pub(crate) fn is_trimmed(&self) -> bool {
+        self.0.get() & PACK_TRIMMED != 0
+    }
+
+    /// [`Segment::set_trimmed`].
+    #[inline]
+    pub(crate) fn set_trimmed(&mut self, trimmed: bool) {
+        let w = (self.0.get() & !PACK_TRIMMED) | if trimmed { PACK_TRIMMED } else { 0 };
+        match NonZeroUsize::new(w) {
+            Some(w) => self.0 = w,
+            None => fatal!("a packed segment at address 0"),
         }
     }
 }

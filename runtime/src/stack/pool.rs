@@ -10,9 +10,11 @@
 //!   counted as *released*). A newly mapped chunk's slots start clean.
 //! - Bytes are conserved: `mapped == inuse + cached + released` (see
 //!   `crate::counters`). The pool updates `PoolCounters` under its lock.
-//! - Each dirty segment carries the time it came to the pool; the lists are
-//!   in that order (refill takes the newest, the scavenger looks at the
-//!   oldest). The paced scavenger (`stack::scavenge`) never touches a
+//! - Each dirty segment carries a stamp at or after the time it came to
+//!   the pool (`stack::dirty`: one word a segment, in blocks that never
+//!   move, and the stamps rounded up to [`STAMP_NS`] so that a batch shares
+//!   one); the lists are in that order (refill takes the newest, the
+//!   scavenger looks at the oldest). The paced scavenger (`stack::scavenge`) never touches a
 //!   segment that came back less than `SCAVENGE_AGE` ago: it trims the
 //!   pages below the top `TRIM_KEEP` bytes of aged segments, and releases
 //!   aged segments whole beyond the newest `POOL_HIGH_WATER` bytes, at a
@@ -20,7 +22,6 @@
 //! - Chunks are unmapped only when the pool is dropped, which happens after
 //!   every worker has returned every segment.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use corosensei::stack::valgrind::ValgrindStackRegistration;
 use memmap2::MmapMut;
 use parking_lot::Mutex;
 
+use super::dirty::DirtyList;
 use super::scavenge::{Pacer, SCAVENGE_AGE};
 use super::{os, registry, stack_bytes, stride, OnFixedStack, Segment, GUARD, NCLASSES};
 use crate::counters::Counters;
@@ -41,6 +43,10 @@ pub const POOL_HIGH_WATER: usize = 16 << 20;
 const MIN_CHUNK: usize = 1 << 20;
 const MAX_CHUNK: usize = 1 << 30;
 const MIN_SLOTS: usize = 8;
+/// Dirty-list stamps are clock readings rounded up to a multiple of this
+/// (ns): a segment may wait this much longer than `SCAVENGE_AGE` for the
+/// scavenger, never less.
+pub const STAMP_NS: u64 = 1_000_000;
 
 struct Chunk {
     map: MmapMut,
@@ -50,9 +56,9 @@ struct Chunk {
 
 #[derive(Default)]
 pub(super) struct PoolInner {
-    /// Free segments whose pages may be resident, each with the time it
-    /// came to the pool; oldest first.
-    pub(super) dirty: [VecDeque<(Segment, Instant)>; NCLASSES],
+    /// Free segments whose pages may be resident, each with a stamp of
+    /// when it came to the pool; oldest first.
+    pub(super) dirty: [DirtyList; NCLASSES],
     pub(super) clean: [Vec<Segment>; NCLASSES],
     chunks: Vec<Chunk>,
     chunks_per_class: [u32; NCLASSES],
@@ -174,7 +180,7 @@ impl Pool {
         let b = stack_bytes(class);
         let mut moved = 0;
         while moved < n {
-            if let Some((s, _)) = g.dirty[c].pop_back() {
+            if let Some(s) = g.dirty[c].pop_back() {
                 g.dirty_bytes -= b;
                 self.counters.pool.cached.fetch_sub(b as u64, Relaxed);
                 out.push(s);
@@ -220,19 +226,20 @@ impl Pool {
     pub(crate) fn give(&self, segs: &mut Vec<Segment>, n: usize, tick: bool) -> usize {
         let n = n.min(segs.len());
         let now = self.now();
+        let at = self.pacer.ns(now).div_ceil(STAMP_NS) * STAMP_NS;
         let mut g = self.inner.lock();
         let mut total = 0;
         for s in segs.drain(..n) {
             let b = s.bytes();
             total += b;
             g.dirty_bytes += b;
-            g.dirty[s.class() as usize].push_back((s, now));
+            g.dirty[s.class() as usize].push(s, at);
         }
         self.counters.pool.cached.fetch_add(total as u64, Relaxed);
         self.debug_assert_conserved(&g);
         drop(g);
         if total > 0 {
-            self.pacer.due_by(now + SCAVENGE_AGE);
+            self.pacer.due_by_ns(at + SCAVENGE_AGE.as_nanos() as u64);
         }
         if tick {
             self.tick_at(now);
@@ -281,7 +288,7 @@ impl Pool {
     #[cfg(test)]
     pub(crate) fn free_count(&self) -> usize {
         let g = self.inner.lock();
-        g.dirty.iter().map(VecDeque::len).sum::<usize>()
+        g.dirty.iter().map(DirtyList::len).sum::<usize>()
             + g.clean.iter().map(Vec::len).sum::<usize>()
     }
 }
@@ -292,7 +299,7 @@ impl Drop for Pool {
         let free: usize = g
             .dirty
             .iter()
-            .flatten()
+            .flat_map(DirtyList::iter)
             .map(|(s, _)| s.bytes())
             .sum::<usize>()
             + g.clean.iter().flatten().map(Segment::bytes).sum::<usize>();

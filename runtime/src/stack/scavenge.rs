@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::pool::{Pool, PoolInner, POOL_HIGH_WATER};
-use super::{os, Segment, GUARD, NCLASSES, TRIM_KEEP};
+use super::{os, PackedSeg, Segment, GUARD, NCLASSES, TRIM_KEEP};
 
 /// A free segment is left alone for this long after it came to the pool.
 pub const SCAVENGE_AGE: Duration = Duration::from_secs(1);
@@ -73,9 +73,9 @@ impl Pacer {
         t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
-    /// A pass is needed no later than `t`.
-    pub(crate) fn due_by(&self, t: Instant) {
-        self.due.fetch_min(self.ns(t), Relaxed);
+    /// A pass is needed no later than `t` (ns since the epoch).
+    pub(crate) fn due_by_ns(&self, t: u64) {
+        self.due.fetch_min(t, Relaxed);
     }
 
     pub(crate) fn is_due(&self, now: Instant) -> bool {
@@ -88,19 +88,25 @@ impl Pacer {
         (d != NONE).then(|| Duration::from_nanos(d.saturating_sub(self.ns(now))))
     }
 
-    /// After a pass (under the pool lock): the next one is due at `t`.
-    fn set(&self, t: Option<Instant>) {
-        self.due.store(t.map_or(NONE, |t| self.ns(t)), Relaxed);
+    /// After a pass (under the pool lock): the next one is due at `t` (ns
+    /// since the epoch).
+    fn set(&self, t: Option<u64>) {
+        self.due.store(t.unwrap_or(NONE), Relaxed);
     }
 }
 
-fn aged(freed: Instant, now: Instant) -> bool {
-    now.saturating_duration_since(freed) >= SCAVENGE_AGE
+const AGE_NS: u64 = SCAVENGE_AGE.as_nanos() as u64;
+
+/// Whether a segment stamped `at` has been free for `SCAVENGE_AGE` at
+/// `now` (both ns since the pool's epoch).
+fn aged(at: u64, now: u64) -> bool {
+    now.saturating_sub(at) >= AGE_NS
 }
 
 impl Pool {
     /// One pass at `now` (see the module doc), then schedule the next.
     pub(super) fn pass_locked(&self, g: &mut PoolInner, now: Instant) {
+        let now = self.pacer.ns(now);
         self.release_aged(g, now);
         self.trim_aged(g, now);
         // The next pass: when the oldest segment that still needs one ages,
@@ -110,23 +116,23 @@ impl Pool {
             .dirty
             .iter()
             .filter_map(|list| list.iter().find(|(s, _)| over || !s.is_trimmed()))
-            .map(|&(_, freed)| (freed + SCAVENGE_AGE).max(now + PASS_INTERVAL))
+            .map(|(_, at)| (at + AGE_NS).max(now + PASS_INTERVAL.as_nanos() as u64))
             .min();
         self.pacer.set(next);
         self.assert_conserved(g);
     }
 
     /// Step 1: release aged segments whole beyond the high-water mark.
-    fn release_aged(&self, g: &mut PoolInner, now: Instant) {
+    fn release_aged(&self, g: &mut PoolInner, now: u64) {
         let mut picked: Vec<Segment> = Vec::new();
         let mut budget = PASS_RELEASE_BYTES;
         for c in (0..NCLASSES).rev() {
             while g.dirty_bytes > POOL_HIGH_WATER && budget > 0 {
-                match g.dirty[c].front() {
-                    Some(&(_, freed)) if aged(freed, now) => {}
+                match g.dirty[c].front_at() {
+                    Some(at) if aged(at, now) => {}
                     _ => break,
                 }
-                let Some((s, _)) = g.dirty[c].pop_front() else {
+                let Some(s) = g.dirty[c].pop_front() else {
                     break;
                 };
                 g.dirty_bytes -= s.bytes();
@@ -170,12 +176,12 @@ impl Pool {
     }
 
     /// Step 2: trim aged segments that stay dirty.
-    fn trim_aged(&self, g: &mut PoolInner, now: Instant) {
+    fn trim_aged(&self, g: &mut PoolInner, now: u64) {
         let mut left = PASS_TRIMS;
         let mut bytes = 0u64;
         for list in g.dirty.iter_mut() {
-            for (s, freed) in list.iter_mut() {
-                if left == 0 || !aged(*freed, now) {
+            for (s, at) in list.iter_mut() {
+                if left == 0 || !aged(at, now) {
                     break;
                 }
                 if !s.is_trimmed() {
@@ -190,7 +196,7 @@ impl Pool {
 
 /// Give back the pages of a free segment below its top [`TRIM_KEEP`]
 /// bytes. Returns the bytes released.
-fn trim(s: &mut Segment) -> usize {
+fn trim(s: &mut PackedSeg) -> usize {
     s.set_trimmed(true);
     if s.bytes() <= TRIM_KEEP {
         return 0;
