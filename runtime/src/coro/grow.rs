@@ -52,6 +52,7 @@
 
 use super::*;
 use crate::stack::{grow_class, RED_ZONE};
+use std::mem::ManuallyDrop;
 
 /// A stack check point.
 ///
@@ -293,9 +294,11 @@ fn keep_as_spare(seg: Segment) {
 /// The frame of a spare hit: like [`SegmentFrame`], but it saves only the
 /// three fields a spare hit changes (the alternate is never set outside
 /// the stress mode, and a spare hit never runs in it), and its drop is
-/// inlined: three stores, the spare stored back, two tests.
+/// inlined: three stores, the spare stored back, two tests. It is read
+/// back from memory after the switch (see [`opaque`]), and its segment is
+/// a `ManuallyDrop` (no `Option` to clear and test).
 struct SpareFrame {
-    seg: Option<Segment>,
+    seg: ManuallyDrop<Segment>,
     bottom: Option<NonZeroUsize>,
     class: u8,
     chain: usize,
@@ -304,9 +307,8 @@ struct SpareFrame {
 impl Drop for SpareFrame {
     #[inline(always)]
     fn drop(&mut self) {
-        let Some(seg) = self.seg.take() else {
-            fatal!("grow frame dropped twice");
-        };
+        // SAFETY: `drop` runs once, and `self.seg` is not touched again.
+        let seg = unsafe { ManuallyDrop::take(&mut self.seg) };
         update_seg(|s| {
             s.seg_bottom = self.bottom;
             s.class = self.class;
@@ -374,13 +376,31 @@ fn grow_split<R>(f: impl FnOnce() -> R) -> R {
         s.class = seg.class();
         s.chain = chain + seg.bytes();
     });
-    let _frame = SpareFrame {
-        seg: Some(seg),
+    let mut frame = SpareFrame {
+        seg: ManuallyDrop::new(seg),
         bottom,
         class,
         chain,
     };
+    opaque(&mut frame);
     corosensei::on_stack(stack, f)
+}
+
+/// Tell the optimiser that `*p` may be read and written behind its back
+/// (an empty `asm!` given its address), so that the code after the switch
+/// reloads a frame from memory instead of keeping its fields alive in
+/// callee-saved registers: the frame is stored anyway (its drop runs on an
+/// unwind), and each register kept costs a push and a pop per crossing.
+#[inline(always)]
+fn opaque<T>(p: &mut T) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: the asm is empty: it executes nothing, touches no memory, no
+    // stack and no flags; it only receives the address in a register.
+    unsafe {
+        std::arch::asm!("/* {0} */", in(reg) p as *mut T, options(nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    std::hint::black_box(p);
 }
 
 /// Switch to `stack` and run `run` there. Not generic and never inlined, so
