@@ -116,6 +116,11 @@ macro_rules! counter_table {
             pub latency: [OwnedCounter; LATENCY_COUNTS],
             /// Sum of sampled latencies, nanoseconds.
             pub latency_sum_ns: OwnedCounter,
+            /// Spare hits of the split's fast path (`coro::grow`): each is
+            /// a grow and a spare hit, counted once here (one store per
+            /// crossing instead of two); snapshots add it to both `grows`
+            /// and `spare_hits`.
+            pub split_hits: OwnedCounter,
         }
 
         /// Pool-wide counters; written under the pool lock.
@@ -305,6 +310,13 @@ impl Counters {
             ..CounterSnapshot::default()
         };
         self.sum_into(&mut s);
+        for w in self.workers.iter() {
+            // One read for both sums: a snapshot never counts a fast-path
+            // hit as a grow without also counting it as a spare hit.
+            let hits = w.split_hits.get();
+            s.grows = s.grows.wrapping_add(hits);
+            s.spare_hits = s.spare_hits.wrapping_add(hits);
+        }
         // Live = started - finished, summed over workers: a coroutine starts
         // and finishes on the same worker, so each worker's difference is >= 0.
         s.coroutines = s.coroutines_created.saturating_sub(s.coroutines_finished);

@@ -362,10 +362,8 @@ fn grow_split<R>(f: impl FnOnce() -> R) -> R {
     let Some(seg) = hit else {
         return grow_slow(f, false, 0);
     };
-    with_worker_counters(|wc| {
-        wc.grows.add(1);
-        wc.spare_hits.add(1);
-    });
+    // A grow and a spare hit: one counter for both (see `split_hits`).
+    with_worker_counters(|wc| wc.split_hits.add(1));
     let stack = seg.as_stack();
     // Without the stress mode there is never an alternate (see grow_slow),
     // so only the current segment's three fields change; no flag was up
