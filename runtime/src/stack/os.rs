@@ -1,7 +1,7 @@
 //! The OS side of stack memory: mapping chunks, installing guard regions,
 //! giving pages back, poisoning free segments; and the runtime's one
-//! coarse clock read ([`monotonic_coarse_ns`]), so that the `libc` calls
-//! stay in this module.
+//! coarse clock read ([`monotonic_coarse_ns`], its resolution), so that
+//! the `libc` calls stay in this module.
 //!
 //! Guard regions use `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which
 //! installs page-table markers without splitting the mapping, so a million
@@ -31,6 +31,25 @@ pub(crate) fn monotonic_coarse_ns() -> u64 {
     // `t` or returns an error, which leaves it zero.
     let _ = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// The resolution of [`monotonic_coarse_ns`] (`clock_getres`): how far
+/// behind the exact monotonic clock it may be. 10 ms if the kernel does
+/// not say.
+pub(crate) fn monotonic_coarse_res_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec and the clock id a constant
+    // the kernel knows; the call only writes `t` or returns an error.
+    let r = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    let ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+    if r != 0 || ns == 0 {
+        10_000_000
+    } else {
+        ns
+    }
 }
 
 /// `MADV_GUARD_INSTALL` (Linux 6.13); the libc crate has no constant yet.

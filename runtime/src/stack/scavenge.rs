@@ -79,8 +79,13 @@ impl Pacer {
     }
 
     pub(crate) fn is_due(&self, now: Instant) -> bool {
+        self.is_due_ns(self.ns(now))
+    }
+
+    /// [`is_due`](Self::is_due) at `now` ns since the epoch.
+    pub(crate) fn is_due_ns(&self, now: u64) -> bool {
         let d = self.due.load(Relaxed);
-        d != NONE && self.ns(now) >= d
+        d != NONE && now >= d
     }
 
     pub(crate) fn due_in(&self, now: Instant) -> Option<Duration> {
