@@ -792,12 +792,12 @@ pub(crate) fn resume<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) ->
     }
 }
 
-/// Give back every segment of a finished coroutine.
-pub(crate) fn finish<R, T>(ctx: &StackCtx, st: CoroBox<R, T>) {
+/// Give back every segment of a finished coroutine; its task comes back.
+pub(crate) fn finish<R, T>(ctx: &StackCtx, st: CoroBox<R, T>) -> Arc<T> {
     finish_state(ctx, st.into_inner())
 }
 
-fn finish_state<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
+fn finish_state<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) -> Arc<T> {
     if let Some(s) = st.spare.take() {
         ctx.free(s);
     }
@@ -815,11 +815,12 @@ fn finish_state<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) {
         );
     }
     ctx.free(seg);
+    st.task
 }
 
 /// Unwind a suspended coroutine (its destructors run on this worker), then
-/// give back its segments.
-pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, st: CoroBox<R, T>) {
+/// give back its segments; its task comes back.
+pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, st: CoroBox<R, T>) -> Arc<T> {
     let mut st = st.into_inner();
     if !st.co.done() && st.cancel == Cancel::Delivered {
         // Suspended again after the shutdown's unwind reached it: inside a

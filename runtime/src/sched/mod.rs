@@ -331,12 +331,12 @@ impl Handle {
         crate::coro::checkpoint(|| {
             let spawned = Spawned::new(f);
             let shared = &self.shared;
-            let task = TaskShared::new(shared.clone(), at, name, stack);
+            let task = TaskShared::new(shared, at, name, stack);
             let id = task.id;
             let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
             let handle = JoinHandle {
                 inner: join,
-                task: task.clone(),
+                task: Some(task.clone()),
                 id,
             };
             let u = Unstarted::new(task, spawned);
@@ -543,6 +543,21 @@ pub fn monitor_ticks(h: &Handle) -> u64 {
     h.shared.monitor.ticks()
 }
 
+/// Task structs allocated and not yet freed in this process, free lists
+/// included (`task.rs`): the free-list test checks that a shutdown frees
+/// them all.
+#[cfg(feature = "test-hooks")]
+pub fn task_structs() -> usize {
+    task::TASK_STRUCTS.load(Relaxed)
+}
+
+/// Spawns in this process that reused a task struct from a worker's free
+/// list.
+#[cfg(feature = "test-hooks")]
+pub fn task_reuses() -> usize {
+    task::TASK_REUSES.load(Relaxed)
+}
+
 /// Who is asking for a stop: the running coroutine's id, or (on a plain
 /// thread or a worker's own stack) a per-thread number with the top bit
 /// set. Never 0. A guard is `!Send`, so its holder drops it as the same
@@ -576,14 +591,22 @@ impl std::fmt::Debug for StopTheWorld {
 /// ```
 pub struct JoinHandle<T> {
     inner: Arc<dyn HasJoinSlot<T>>,
-    task: Arc<TaskShared>,
+    /// `Some` until the drop hands it to `task::recycle`.
+    task: Option<Arc<TaskShared>>,
     id: u64,
 }
 
 impl<T> JoinHandle<T> {
+    fn task(&self) -> &Arc<TaskShared> {
+        match &self.task {
+            Some(t) => t,
+            None => fatal!("JoinHandle of coroutine {} has no task", self.id),
+        }
+    }
+
     /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
     pub fn join(self) -> Result<T, JoinError> {
-        self.inner.join_slot().wait(&self.task.shared)
+        self.inner.join_slot().wait(&self.task().shared)
     }
 
     /// Stop the coroutine; `join` then reports
@@ -618,7 +641,7 @@ impl<T> JoinHandle<T> {
     /// # Ok::<(), bamboo::Error>(())
     /// ```
     pub fn cancel(&self) {
-        self.task.request_cancel();
+        self.task().request_cancel();
     }
 
     /// True once the coroutine has returned, panicked or been cancelled.
@@ -629,6 +652,16 @@ impl<T> JoinHandle<T> {
     /// The coroutine's id (unique in the process).
     pub fn id(&self) -> u64 {
         self.id
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// The handle often holds a finished coroutine's last reference: its
+    /// task struct goes to this worker's free list (`task.rs`).
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            task::recycle(t);
+        }
     }
 }
 

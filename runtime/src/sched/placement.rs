@@ -111,10 +111,11 @@ const LONE_STEAL_DELAY: std::time::Duration = std::time::Duration::from_micros(3
 /// spawns and then waits (join, a channel) runs the child itself on a warm
 /// cache, with no cross-worker wake for the result — so only once `k` has
 /// been in the same slice, with no newer spawn, for [`LONE_STEAL_DELAY`]
-/// since this worker first saw it there (the spawner kept running: the child would wait for its
-/// slice to end). A lone coroutine this worker did not wait for is run by
-/// its owner when its current coroutine parks or yields, or at the latest
-/// when the monitor preempts the slice (`monitor.rs`).
+/// since this worker first saw it there (the spawner kept running: the
+/// child would wait for its slice to end). A lone coroutine no awake
+/// worker watches is run by its owner when its current coroutine parks or
+/// yields, or by a sleeper the monitor wakes when the owner stays in one
+/// slice across a tick (`monitor.rs`), whichever comes first.
 pub(super) fn stealable(local: &Local, k: usize) -> bool {
     let seen = &local.lone_seen[k];
     match local.shared.stealers[k].len() {

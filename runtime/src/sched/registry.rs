@@ -4,14 +4,16 @@
 //! ```text
 //!   shards[id % N]: Mutex<Slab>     Slab { entries: [Weak<TaskShared>], free: [index] }
 //!
-//!   spawn  (Arc::new_cyclic) --insert(weak)--> index, kept in the task
-//!   drop of the TaskShared   --remove(index)-> entry emptied, index reused
+//!   spawn                    --insert(weak)--> index, kept in the task
+//!   last strong reference    --remove(index)-> entry emptied, index reused
+//!   (task::recycle or the drop of the TaskShared)
 //! ```
 //!
 //! Contract:
-//! - a task is in its shard from its creation until its `TaskShared` is
-//!   dropped (a finished task whose `JoinHandle` is alive is still listed;
-//!   readers skip tasks whose park state is DONE);
+//! - a task is in its shard from its spawn until its last strong reference
+//!   goes (`task::recycle`, or the drop of its `TaskShared`): a finished
+//!   task whose `JoinHandle` is alive is still listed, and readers skip
+//!   tasks whose park state is DONE;
 //! - the shard locks are leaves (nothing else is locked under them), taken
 //!   once per spawn and once per task drop, never on the switch, park or
 //!   wake paths; [`Registry::live`] upgrades under the lock and hands the

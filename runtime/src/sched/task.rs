@@ -17,6 +17,25 @@
 //!
 //! The worker publishes a result only after the coroutine's segments are
 //! back, so a joiner never sees a result while its stack memory is held.
+//!
+//! Task structs are reused (Go's `gfree`): whoever drops the last strong
+//! reference on a worker thread ([`recycle`]: the worker as the coroutine
+//! finishes, or its `JoinHandle`) unlists it from the registry and, when
+//! that left it unshared (`Arc::get_mut`: no other strong or weak
+//! reference), pushes it on that worker's free list, at most
+//! [`FREE_TASKS`] (then half go to the runtime's shared list); the next
+//! spawn on that worker pops it and resets every field. A struct on a free
+//! list is in no registry, queue or handle, so nothing can observe the
+//! reuse. A worker frees its own list as it exits, and the shared list
+//! (every worker clears it after its own last push, so the last one to
+//! exit leaves it empty: the structs hold the runtime's `Shared`, which
+//! would otherwise never be freed).
+//!
+//! ```text
+//!   spawn:  free list pop ──or── Arc::new  ──> reset fields, list in registry
+//!   end:    last strong ref on a worker ──> unlist ──> get_mut? ──yes──> push
+//!                                                          └──no──> normal drop
+//! ```
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -68,8 +87,10 @@ pub(crate) struct TaskShared {
     pub born_ns: u64,
     /// Stack bytes it held when it last suspended (written by its worker).
     pub stack_bytes: std::sync::atomic::AtomicUsize,
-    /// Its index in the runtime's registry of live tasks (`registry.rs`).
-    reg_index: usize,
+    /// Its index in the runtime's registry of live tasks (`registry.rs`),
+    /// [`UNLISTED`] once removed (so a drop after [`recycle`] removes
+    /// nothing).
+    reg_index: AtomicUsize,
     /// Set by `coroutine::Builder::name`; never changes.
     pub name: Option<Box<str>>,
     /// Usable bytes its first segment needs at least (0: the runtime's
@@ -78,41 +99,184 @@ pub(crate) struct TaskShared {
     pub min_first_segment: usize,
 }
 
+/// `TaskShared::reg_index` of a task in no registry.
+const UNLISTED: usize = usize::MAX;
+
+/// Free task structs a worker keeps for its next spawns (~170 bytes each;
+/// Go keeps 64 per P). A full list moves half to the runtime's shared
+/// list, an empty one takes up to half back (Go's `gfput`/`gfget` with
+/// `sched.gFree`): a worker whose coroutines finish coroutines another
+/// worker spawned feeds that worker's spawns.
+pub(crate) const FREE_TASKS: usize = 256;
+/// Free task structs the runtime's shared list holds at most.
+pub(crate) const SHARED_FREE_TASKS: usize = 4096;
+
 impl Drop for TaskShared {
     fn drop(&mut self) {
-        self.shared.registry.remove(self.id, self.reg_index);
+        self.unlist();
+        #[cfg(feature = "test-hooks")]
+        TASK_STRUCTS.fetch_sub(1, Relaxed);
     }
 }
 
+/// Task structs allocated and not yet freed, in this process (free lists
+/// included): what the free-list test checks at shutdown.
+#[cfg(feature = "test-hooks")]
+pub(crate) static TASK_STRUCTS: AtomicUsize = AtomicUsize::new(0);
+/// Spawns that reused a task struct from a free list.
+#[cfg(feature = "test-hooks")]
+pub(crate) static TASK_REUSES: AtomicUsize = AtomicUsize::new(0);
+
+/// Drop the last strong reference to a finished task, keeping its struct
+/// for this worker's next spawn when nothing else refers to it (see the
+/// module docs). Any reference is fine to pass: a shared one is just
+/// dropped.
+pub(crate) fn recycle(mut t: Arc<TaskShared>) {
+    if Arc::strong_count(&t) != 1 {
+        return;
+    }
+    // The last strong reference: nobody else can reach the task but the
+    // registry (a dump may upgrade its weak reference right now; then
+    // `get_mut` fails below and that dump's drop frees it).
+    t.unlist();
+    let Some(m) = Arc::get_mut(&mut t) else {
+        return;
+    };
+    m.name = None;
+    super::worker::with_local(|l| {
+        if !Arc::ptr_eq(&l.shared, &t.shared) {
+            return Some(t);
+        }
+        let Ok(mut free) = l.free_tasks.try_borrow_mut() else {
+            return Some(t);
+        };
+        if free.len() >= FREE_TASKS {
+            let mut shared = l.shared.free_tasks.lock();
+            let n = (FREE_TASKS / 2).min(SHARED_FREE_TASKS - shared.len());
+            if n == 0 {
+                return Some(t);
+            }
+            let at = free.len() - n;
+            shared.extend(free.drain(at..));
+        }
+        free.push(t);
+        None
+    });
+}
+
+/// A task struct for a spawn on this worker: its free list's newest, the
+/// list refilled from the runtime's shared list when empty.
+fn reuse(shared: &Arc<Shared>) -> Option<Arc<TaskShared>> {
+    super::worker::with_local(|l| {
+        if !Arc::ptr_eq(&l.shared, shared) {
+            return None;
+        }
+        let mut free = l.free_tasks.try_borrow_mut().ok()?;
+        if free.is_empty() {
+            let mut from = shared.free_tasks.lock();
+            let at = from.len().saturating_sub(FREE_TASKS / 2);
+            free.extend(from.drain(at..));
+        }
+        free.pop()
+    })
+    .flatten()
+}
+
 impl TaskShared {
-    /// A new task of `shared`, spawned at `at`, listed in its registry;
-    /// `name` and `min_first_segment` as [`TaskShared`]'s fields.
+    /// A task of `shared`, spawned at `at`, listed in its registry;
+    /// `name` and `min_first_segment` as [`TaskShared`]'s fields. Reuses a
+    /// struct from this worker's free list when there is one.
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: &Arc<Shared>,
         at: &'static Location<'static>,
         name: Option<Box<str>>,
         min_first_segment: usize,
     ) -> Arc<TaskShared> {
         let id = NEXT_ID.fetch_add(1, Relaxed);
-        Arc::new_cyclic(|me| TaskShared {
-            reg_index: shared.registry.insert(id, me.clone()),
-            wait: WaitWord::new(),
-            spawned_at: at,
-            born_ns: super::worker::coarse_ns(),
-            stack_bytes: std::sync::atomic::AtomicUsize::new(0),
-            name,
-            min_first_segment,
-            park_state: ParkState::new(),
-            id,
-            owner: AtomicUsize::new(usize::MAX),
-            slot: AtomicUsize::new(usize::MAX),
-            stamp: AtomicU64::new(0),
-            wait_queued: AtomicBool::new(false),
-            claim: ClaimWord::new(0),
-            resumes_after_yield: std::sync::atomic::AtomicBool::new(false),
-            cancel: std::sync::atomic::AtomicBool::new(false),
-            shared,
-        })
+        let born_ns = super::worker::coarse_ns();
+        let t = match reuse(shared) {
+            Some(mut t) => {
+                let Some(m) = Arc::get_mut(&mut t) else {
+                    fatal!(
+                        "task struct of finished coroutine {} is shared on a free list \
+                         ({} strong, {} weak)",
+                        t.id,
+                        Arc::strong_count(&t),
+                        Arc::weak_count(&t)
+                    );
+                };
+                m.reset(id, at, born_ns, name, min_first_segment);
+                #[cfg(feature = "test-hooks")]
+                TASK_REUSES.fetch_add(1, Relaxed);
+                t
+            }
+            None => {
+                #[cfg(feature = "test-hooks")]
+                TASK_STRUCTS.fetch_add(1, Relaxed);
+                Arc::new(TaskShared {
+                    reg_index: AtomicUsize::new(UNLISTED),
+                    wait: WaitWord::new(),
+                    spawned_at: at,
+                    born_ns,
+                    stack_bytes: std::sync::atomic::AtomicUsize::new(0),
+                    name,
+                    min_first_segment,
+                    park_state: ParkState::new(),
+                    id,
+                    owner: AtomicUsize::new(usize::MAX),
+                    slot: AtomicUsize::new(usize::MAX),
+                    stamp: AtomicU64::new(0),
+                    wait_queued: AtomicBool::new(false),
+                    claim: ClaimWord::new(0),
+                    resumes_after_yield: std::sync::atomic::AtomicBool::new(false),
+                    cancel: std::sync::atomic::AtomicBool::new(false),
+                    shared: shared.clone(),
+                })
+            }
+        };
+        let i = shared.registry.insert(id, Arc::downgrade(&t));
+        t.reg_index.store(i, Relaxed);
+        t
+    }
+
+    /// Make a struct from a free list a new task: every field as
+    /// [`TaskShared::new`] sets it (`shared` is the same runtime's).
+    fn reset(
+        &mut self,
+        id: u64,
+        at: &'static Location<'static>,
+        born_ns: u64,
+        name: Option<Box<str>>,
+        min_first_segment: usize,
+    ) {
+        self.reg_index = AtomicUsize::new(UNLISTED);
+        self.wait = WaitWord::new();
+        self.spawned_at = at;
+        self.born_ns = born_ns;
+        self.stack_bytes = std::sync::atomic::AtomicUsize::new(0);
+        self.name = name;
+        self.min_first_segment = min_first_segment;
+        self.park_state = ParkState::new();
+        self.id = id;
+        self.owner = AtomicUsize::new(usize::MAX);
+        self.slot = AtomicUsize::new(usize::MAX);
+        self.stamp = AtomicU64::new(0);
+        self.wait_queued = AtomicBool::new(false);
+        self.claim = ClaimWord::new(0);
+        self.resumes_after_yield = std::sync::atomic::AtomicBool::new(false);
+        self.cancel = std::sync::atomic::AtomicBool::new(false);
+    }
+
+    /// Remove it from its runtime's registry (once; later calls do
+    /// nothing).
+    /// Only the holder of the last strong reference calls it (`recycle`,
+    /// `Drop`), so a load and a store suffice.
+    fn unlist(&self) {
+        let i = self.reg_index.load(Relaxed);
+        if i != UNLISTED {
+            self.reg_index.store(UNLISTED, Relaxed);
+            self.shared.registry.remove(self.id, i);
+        }
     }
 
     /// Ask the coroutine to stop (see `JoinHandle::cancel`): set the flag,

@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub deadlock_reported: std::sync::atomic::AtomicBool,
     /// How workers and the shutdown wake the monitor thread (`monitor.rs`).
     pub monitor: MonitorWake,
+    /// Task structs the workers' free lists overflowed into (`task.rs`).
+    pub free_tasks: Mutex<Vec<Arc<TaskShared>>>,
 }
 
 impl Shared {
@@ -179,6 +181,7 @@ impl Shared {
             stw_lock: Semaphore::new(),
             epoch: Instant::now(),
             monitor: MonitorWake::default(),
+            free_tasks: Mutex::new(Vec::with_capacity(super::task::SHARED_FREE_TASKS)),
         }
     }
 
@@ -317,15 +320,22 @@ pub(crate) struct Local {
     /// first saw a lone unstarted coroutine in its deque, and when
     /// (`placement::stealable`).
     pub(super) lone_seen: Box<[Cell<Option<super::placement::LoneSeen>>]>,
+    /// Task structs for this worker's next spawns (`task::recycle`).
+    pub free_tasks: RefCell<Vec<Arc<TaskShared>>>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
 }
 
-/// Run `f` with this thread's worker state, if it is a worker.
+/// Run `f` with this thread's worker state, if it is a worker (`None`
+/// too while the thread's locals are being destroyed: a `JoinHandle`
+/// dropped by another thread-local's destructor reaches `task::recycle`).
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    LOCAL.with(|l| l.borrow().as_ref().map(|l| f(l)))
+    LOCAL
+        .try_with(|l| l.borrow().as_ref().map(|l| f(l)))
+        .ok()
+        .flatten()
 }
 
 /// The shared state of the runtime this thread works for.
@@ -439,6 +449,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         parked_since_pass: Cell::new(false),
         prefetched: Cell::new(0),
         lone_seen: (0..shared.workers.len()).map(|_| Cell::new(None)).collect(),
+        free_tasks: RefCell::new(Vec::with_capacity(super::task::FREE_TASKS)),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
 
@@ -527,6 +538,12 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         }
     }
     shutdown(&local, &mut slab);
+    // Before the exit is counted: a runtime drop that returns has freed
+    // every task struct its workers kept. The shared list too: this
+    // worker pushes no more, and the last worker to get here empties it.
+    local.free_tasks.borrow_mut().clear();
+    let rest = std::mem::take(&mut *shared.free_tasks.lock());
+    drop(rest);
     ctx.flush_own();
     // Conservation of segments: with every coroutine of this worker gone
     // and its cache flushed, it holds no segment bytes at all.
@@ -693,11 +710,12 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
                 fatal!("worker {}: slot {slot} emptied while it ran", local.idx);
             };
             entry.task().park_state.transition_to_done();
-            coro::finish(&local.ctx, entry);
+            let task = coro::finish(&local.ctx, entry);
             slab.release(slot);
             local.ctx.wc().finished.add(1);
             debug_assert_coroutines(local, slab);
             done.publish();
+            super::task::recycle(task);
         }
     }
     false
@@ -710,8 +728,7 @@ fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
     let Some(st) = slab.take(slot) else {
         fatal!("worker {}: cancelled slot {slot} is empty", local.idx);
     };
-    let task = st.task().clone();
-    coro::destroy(&local.ctx, st);
+    let task = coro::destroy(&local.ctx, st);
     task.park_state.transition_to_done();
     slab.release(slot);
     local.ctx.wc().finished.add(1);
@@ -719,6 +736,7 @@ fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
     if let Some(b) = super::task::take_unwound() {
         b.publish();
     }
+    super::task::recycle(task);
 }
 
 fn has_work(local: &Local) -> bool {
