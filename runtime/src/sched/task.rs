@@ -150,17 +150,29 @@ pub(crate) fn recycle(mut t: Arc<TaskShared>) {
         let Ok(mut free) = l.free_tasks.try_borrow_mut() else {
             return Some(t);
         };
-        if free.len() >= FREE_TASKS {
-            let mut shared = l.shared.free_tasks.lock();
-            let n = (FREE_TASKS / 2).min(SHARED_FREE_TASKS - shared.len());
-            if n == 0 {
-                return Some(t);
-            }
-            let at = free.len() - n;
-            shared.extend(free.drain(at..));
+        if free.len() < FREE_TASKS {
+            free.push(t);
+            return None;
         }
-        free.push(t);
-        None
+        // Full: half to the shared list, or, when that is full too, back
+        // to the allocator; either way the next
+        // FREE_TASKS / 2 recycles here take no lock.
+        let at = FREE_TASKS / 2;
+        let mut shared = l.shared.free_tasks.lock();
+        if shared.len() + at <= SHARED_FREE_TASKS {
+            shared.extend(free.drain(at..));
+            l.shared.free_tasks_len.store(shared.len(), Relaxed);
+            drop(shared);
+            free.push(t);
+            None
+        } else {
+            drop(shared);
+            // (A task struct's drop only unlists, already done, and
+            // releases its `Shared`: nothing reaches this list.)
+            free.truncate(at);
+            free.push(t);
+            None
+        }
     });
 }
 
@@ -172,10 +184,13 @@ fn reuse(shared: &Arc<Shared>) -> Option<Arc<TaskShared>> {
             return None;
         }
         let mut free = l.free_tasks.try_borrow_mut().ok()?;
-        if free.is_empty() {
+        // (The length hint keeps a spawn storm that finds both lists
+        // empty off the lock.)
+        if free.is_empty() && shared.free_tasks_len.load(Relaxed) > 0 {
             let mut from = shared.free_tasks.lock();
             let at = from.len().saturating_sub(FREE_TASKS / 2);
             free.extend(from.drain(at..));
+            shared.free_tasks_len.store(from.len(), Relaxed);
         }
         free.pop()
     })

@@ -135,6 +135,8 @@ pub(crate) struct Shared {
     pub monitor: MonitorWake,
     /// Task structs the workers' free lists overflowed into (`task.rs`).
     pub free_tasks: Mutex<Vec<Arc<TaskShared>>>,
+    /// Its length, written under its lock, read without (a hint).
+    pub free_tasks_len: AtomicUsize,
 }
 
 impl Shared {
@@ -182,6 +184,7 @@ impl Shared {
             epoch: Instant::now(),
             monitor: MonitorWake::default(),
             free_tasks: Mutex::new(Vec::with_capacity(super::task::SHARED_FREE_TASKS)),
+            free_tasks_len: AtomicUsize::new(0),
         }
     }
 
@@ -542,7 +545,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     // every task struct its workers kept. The shared list too: this
     // worker pushes no more, and the last worker to get here empties it.
     local.free_tasks.borrow_mut().clear();
-    let rest = std::mem::take(&mut *shared.free_tasks.lock());
+    let rest = {
+        let mut list = shared.free_tasks.lock();
+        shared.free_tasks_len.store(0, Relaxed);
+        std::mem::take(&mut *list)
+    };
     drop(rest);
     ctx.flush_own();
     // Conservation of segments: with every coroutine of this worker gone
