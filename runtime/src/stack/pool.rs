@@ -72,10 +72,13 @@ enum Stamps {
     /// The pool's clock (a test's fake clock).
     Clock,
     /// The coarse monotonic clock (a few ns to read where the exact one
-    /// costs tens in a VM: 2% of releasing 1M coroutines), plus its
-    /// resolution so that a stamp is never early; `epoch` was read just
-    /// before the pacer's epoch.
-    Coarse { epoch: u64, res: u64 },
+    /// costs tens in a VM: 2% of releasing 1M coroutines), plus twice its
+    /// resolution so that a stamp is never early: the coarse clock lags
+    /// the exact one by up to one tick *plus the tick's own delay* (CI
+    /// saw a lag of one resolution + 39 ns with only one resolution
+    /// added); `epoch` was read just before the pacer's epoch. A stamp
+    /// that is late makes a segment look younger: it ages a few ms later.
+    Coarse { epoch: u64, margin: u64 },
 }
 
 /// The segment pool of one runtime.
@@ -101,7 +104,7 @@ impl Pool {
         let mut p = Pool::with_clock(counters, on_fixed_stack, Instant::now);
         p.stamps = Stamps::Coarse {
             epoch,
-            res: os::monotonic_coarse_res_ns(),
+            margin: 2 * os::monotonic_coarse_res_ns(),
         };
         p
     }
@@ -135,10 +138,10 @@ impl Pool {
     pub(super) fn stamp_now(&self) -> u64 {
         let ns = match self.stamps {
             Stamps::Clock => self.pacer.ns(self.now()),
-            // The exact time is at most `res` past the coarse reading, and
-            // the epoch at or after `epoch`.
-            Stamps::Coarse { epoch, res } => {
-                (os::monotonic_coarse_ns() + res).saturating_sub(epoch)
+            // The exact time is less than `margin` past the coarse
+            // reading, and the epoch at or after `epoch`.
+            Stamps::Coarse { epoch, margin } => {
+                (os::monotonic_coarse_ns() + margin).saturating_sub(epoch)
             }
         };
         ns.div_ceil(STAMP_NS) * STAMP_NS
