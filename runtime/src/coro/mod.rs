@@ -1000,8 +1000,8 @@ mod system;
 
 pub(crate) use grow::checkpoint;
 pub use grow::{grow, grow_with, remaining_stack};
-pub(crate) use home::CoroBox;
 use home::FirstSegment;
+pub(crate) use home::{prefetch_arc, CoroBox};
 use shrink::Suspended;
 pub(crate) use shrink::{shrink, Shrink};
 pub use system::system_stack;

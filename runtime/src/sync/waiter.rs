@@ -193,6 +193,16 @@ impl Waiter {
         self.word().store(IDLE, Release);
     }
 
+    /// Start loading what [`wake`](Self::wake) touches (a close wakes
+    /// many in a row; see `channel::state`).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        match self {
+            Waiter::Coroutine(t) => crate::coro::prefetch_arc(t),
+            Waiter::Thread(t) => crate::coro::prefetch_arc(t),
+        }
+    }
+
     /// Wake the owner (after a successful claim).
     #[inline]
     pub(crate) fn wake(&self) {

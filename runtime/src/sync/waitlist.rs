@@ -17,6 +17,13 @@
 
 const NIL: u32 = u32::MAX;
 
+/// A cursor ahead of a [`WaitList`]'s front ([`WaitList::ahead`]).
+#[derive(Debug, Default)]
+pub(crate) struct Ahead {
+    idx: u32,
+    started: bool,
+}
+
 /// Names one record of a [`WaitList`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
@@ -153,6 +160,30 @@ impl<E> WaitList<E> {
         Some(Key { idx, gen })
     }
 
+    /// The linked record `d` places after the front, by a cursor that a
+    /// loop taking the front once a step keeps (`ahead`, starting
+    /// [`Ahead::default`]): the first call walks `d` on from the front,
+    /// each later one moves a single record on. For prefetching only: a
+    /// cursor that is no longer on a linked record (the loop did something
+    /// else) just gives `None` from then on.
+    #[inline]
+    pub(crate) fn ahead(&self, ahead: &mut Ahead, d: usize) -> Option<&E> {
+        let start = !ahead.started;
+        let mut i = if start { self.head } else { ahead.idx };
+        ahead.started = true;
+        for _ in 0..if start { d } else { 1 } {
+            i = match self.nodes.get(i as usize) {
+                Some(n) if n.linked => n.next,
+                _ => NIL,
+            };
+        }
+        ahead.idx = i;
+        match self.nodes.get(i as usize) {
+            Some(n) if n.linked => n.val.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The first linked record for which `skip` is false.
     #[inline]
     pub(crate) fn first(&self, mut skip: impl FnMut(&E) -> bool) -> Option<Key> {
@@ -237,6 +268,42 @@ fn stale(k: Key, slots: usize) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cursor stays `d` records ahead of the front while the loop takes
+    /// the front (freed slots in between, pops that leave slots linked-off),
+    /// then gives `None` at the end and for a cursor on an unlinked slot.
+    #[test]
+    fn ahead_stays_d_records_ahead_of_the_front() {
+        let mut l = WaitList::new();
+        // Freed slots to be reused out of order.
+        let ks: Vec<Key> = (0..4).map(|i| l.push_back(100 + i)).collect();
+        for k in [ks[2], ks[0], ks[3], ks[1]] {
+            l.remove(k);
+        }
+        for i in 0..20 {
+            l.push_back(i);
+        }
+        let mut a = Ahead::default();
+        let mut seen = Vec::new();
+        for i in 0..20 {
+            seen.push(l.ahead(&mut a, 3).copied());
+            assert_eq!(l.front(), Some(&i));
+            if i % 2 == 0 {
+                assert_eq!(l.take_front(), Some(i));
+            } else {
+                l.pop_front();
+            }
+        }
+        let want: Vec<Option<i32>> = (0..20).map(|i| (i + 3 < 20).then_some(i + 3)).collect();
+        assert_eq!(seen, want);
+        let mut l = WaitList::new();
+        let ks: Vec<Key> = (0..3).map(|i| l.push_back(i)).collect();
+        let mut a = Ahead::default();
+        assert_eq!(l.ahead(&mut a, 1), Some(&1));
+        l.unlink(ks[1]);
+        assert_eq!(l.ahead(&mut a, 1), None, "cursor was on an unlinked slot");
+        assert_eq!(l.ahead(&mut a, 1), None);
+    }
 
     #[test]
     fn fifo_unlink_and_remove_reuse_slots() {
