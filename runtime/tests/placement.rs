@@ -116,3 +116,131 @@ fn a_lone_child_of_a_busy_spawner_is_stolen() {
     );
     assert_ne!(parent, child);
 }
+
+/// Two coroutines spawned together that yield at once still run on both
+/// workers: the second spawn goes straight to the idle worker (its
+/// `handoff`), so the spawner's worker cannot start both before a thief
+/// arrives. Without the handoff the yielding first one lets its worker
+/// start the second at its first yield, every time. One attempt in five
+/// suffices: a lone first child may be stolen by the other worker when
+/// the OS stops the spawner's thread for 3 µs (the lone-steal rule).
+#[test]
+fn two_yielding_coroutines_spawned_together_use_both_workers() {
+    let rt = rt();
+    let attempts: Vec<(ThreadId, ThreadId, ThreadId)> = (0..5)
+        .map(|_| {
+            rt.block_on(|| {
+                // Let the other worker go idle.
+                bamboo::sleep(Duration::from_millis(20));
+                let work = || {
+                    let id = me();
+                    for _ in 0..2_000 {
+                        bamboo::yield_now();
+                        assert_eq!(me(), id, "a started coroutine moved");
+                    }
+                    id
+                };
+                let spawner = me();
+                let a = bamboo::spawn(work);
+                let b = bamboo::spawn(work);
+                (spawner, a.join().unwrap(), b.join().unwrap())
+            })
+        })
+        .collect();
+    assert!(
+        attempts.iter().any(|(_, a, b)| a != b),
+        "both yielders ran on one worker in every attempt: {attempts:?}"
+    );
+    assert!(
+        attempts.iter().all(|(spawner, _, b)| spawner != b),
+        "the second spawn started on its spawner's worker: {attempts:?}"
+    );
+}
+
+/// A yield with nothing else to run on its worker returns without a
+/// switch (every 61st still goes through the worker loop), and is counted
+/// as a yield; with another coroutine ready, every yield switches.
+#[test]
+fn a_yield_with_nothing_else_to_run_returns_at_once() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let h = rt.handle();
+    let n = 61 * 50;
+    let (alone, shared) = rt.block_on(move || {
+        let c0 = h.counters();
+        for _ in 0..n {
+            bamboo::yield_now();
+        }
+        let c1 = h.counters();
+        let other = bamboo::spawn(move || {
+            for _ in 0..n {
+                bamboo::yield_now();
+            }
+        });
+        for _ in 0..n {
+            bamboo::yield_now();
+        }
+        other.join().unwrap();
+        let c2 = h.counters();
+        (
+            (
+                c1.switches - c0.switches,
+                c1.yields - c0.yields,
+                c1.preemptions - c0.preemptions,
+            ),
+            (c2.switches - c1.switches, c2.yields - c1.yields),
+        )
+    });
+    assert_eq!(alone.1, n, "quick yields must count as yields");
+    // A slow machine (or the stress mode) may see a time slice run out
+    // meanwhile: each preemption is a switch too.
+    assert!(
+        alone.0 <= n / 61 + alone.2 + 5,
+        "{} switches ({} preemptions) for {n} yields with nothing else to run",
+        alone.0,
+        alone.2
+    );
+    assert_eq!(shared.1, 2 * n);
+    assert!(
+        shared.0 >= 2 * n,
+        "{} switches for {} yields of two coroutines on one worker",
+        shared.0,
+        2 * n
+    );
+}
+
+/// A coroutine that yields in a loop, alone on its worker, still sees a
+/// timer fire, a wake-up from another worker and a new spawn: the quick
+/// yield only returns at once while none of them is pending.
+#[test]
+fn a_quick_yield_loop_still_lets_timers_wake_ups_and_spawns_in() {
+    use std::sync::atomic::AtomicBool;
+    let rt = rt();
+    rt.block_on(|| {
+        // A timer on this worker.
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let sleeper = bamboo::spawn(move || {
+            bamboo::sleep(Duration::from_millis(5));
+            d.store(true, SeqCst);
+        });
+        while !done.load(SeqCst) {
+            bamboo::yield_now();
+        }
+        sleeper.join().unwrap();
+        // A spawn from a plain thread (the injector) while this yields.
+        let h = bamboo::Handle::current().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let t = std::thread::spawn(move || {
+            h.spawn(move || {
+                r.fetch_add(1, SeqCst);
+            })
+            .join()
+            .unwrap()
+        });
+        while ran.load(SeqCst) == 0 {
+            bamboo::yield_now();
+        }
+        t.join().unwrap();
+    });
+}

@@ -52,6 +52,7 @@ use crate::config::{Builder, Config};
 use crate::counters::CounterSnapshot;
 use crate::error::{Error, JoinError};
 pub use dump::{CoroutineInfo, CoroutineState};
+use placement::Placed;
 use task::{HasJoinSlot, Spawned, TaskShared, Unstarted};
 use worker::Shared;
 
@@ -259,8 +260,11 @@ impl Drop for Runtime {
         for t in self.threads.drain(..).chain(self.monitor.take()) {
             let _ = t.join();
         }
-        while let Some(u) = placement::drain_steal(&mut || s.injector.steal()) {
-            drop(u);
+        let queues = std::iter::once(&s.injector).chain(s.workers.iter().map(|w| &w.handoff));
+        for q in queues {
+            while let Some(u) = placement::drain_steal(&mut || q.steal()) {
+                drop(u);
+            }
         }
     }
 }
@@ -347,28 +351,25 @@ impl Handle {
             shared.counters.global.spawned.fetch_add(1, Relaxed);
             worker::maybe_stamp(&u.task);
             let mut u = Some(u);
-            // A lone coroutine in this worker's deque wakes nobody: it is
-            // this worker's "run next" (worker.rs `stealable`); a waiting
-            // spawner runs it at once, and a spinning worker, or one the
-            // monitor wakes, takes it if this slice goes on. Two or more:
-            // wake a worker to take the older ones.
-            let lone = worker::with_local(|l| {
+            // Where it starts (placement.rs `place`): a lone coroutine in
+            // this worker's deque wakes nobody (its "run next"); the next
+            // one goes to a sleeping worker if there is one; more queue here
+            // and wake a worker to steal the older ones.
+            let placed = worker::with_local(|l| {
                 if !Arc::ptr_eq(&l.shared, shared) {
-                    return false;
+                    return Placed::Elsewhere;
                 }
-                let Some(u) = u.take() else {
-                    return false;
-                };
-                l.unstarted.push(u);
-                let p = &shared.workers[l.idx].pushes;
-                p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
-                l.unstarted.len() == 1
+                match u.take() {
+                    Some(u) => placement::place(l, u),
+                    None => Placed::Elsewhere,
+                }
             });
             if let Some(u) = u {
                 shared.injector.push(u);
             }
-            if lone != Some(true) {
-                shared.wake_one();
+            match placed {
+                Some(Placed::Lone | Placed::HandedOff) => {}
+                _ => shared.wake_one(),
             }
             handle
         })
@@ -743,6 +744,12 @@ where
 /// Let the other coroutines of this worker run. On a plain thread:
 /// `std::thread::yield_now`.
 ///
+/// Like `sched_yield`, a yield with nothing else to run returns at once:
+/// when this worker has no other ready or unstarted coroutine, no wake-up,
+/// timer or socket to see to and no stop pending, and no other worker has
+/// an unstarted coroutine this one could take, it does not go through the
+/// worker loop (every 61st such yield still does).
+///
 /// ```
 /// let rt = bamboo::Runtime::builder().workers(1).build()?;
 /// rt.block_on(|| {
@@ -755,11 +762,31 @@ where
 pub fn yield_now() {
     crate::coro::checkpoint(|| {
         if crate::coro::coroutine_running() {
-            crate::coro::suspend_yield();
+            if !yield_at_once() {
+                crate::coro::suspend_yield();
+            }
         } else {
             std::thread::yield_now();
         }
     })
+}
+
+/// Whether this `yield_now` returns without suspending (see there). The
+/// usual answer, "no: others are ready", costs one thread-local load.
+#[inline(always)]
+fn yield_at_once() -> bool {
+    !placement::others_were_ready()
+        // A yield on the system stack or in a forced unwind must reach
+        // `suspend`, which reports it.
+        && crate::coro::in_coroutine()
+        && !crate::coro::is_force_unwinding()
+        && yield_at_once_slow()
+}
+
+/// Out of line, so `grow` stays inlined into `yield_now`.
+#[inline(never)]
+fn yield_at_once_slow() -> bool {
+    worker::with_local(placement::yield_at_once) == Some(true)
 }
 
 /// Sleep for `d`: parks the coroutine (its worker runs others) or, on a

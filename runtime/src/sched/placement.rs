@@ -15,10 +15,24 @@
 //!   ([`stealable`]); two or more are stealable at once (a steal takes the
 //!   older half).
 //! - Only the worker thread reads and writes its `Local::lone_seen`.
+//! - The spawn after a lone one goes to an *idle* worker when there is
+//!   one ([`place`]): the spawner claims that worker by clearing its
+//!   `looking` flag (so no other spawner counts on it), pushes the
+//!   coroutine onto its `handoff` queue and wakes it if it sleeps. Without
+//!   migration this is what puts two coroutines spawned together on two
+//!   workers even when the first one yields at once (a thief woken the
+//!   usual way arrives after the spawner's worker has started both). Only
+//!   the owner takes from its `handoff`.
+//! - A `yield_now` with nothing else to run on this worker returns at once
+//!   ([`yield_at_once`]); every [`QUICK_YIELDS`]th goes through the loop.
 //!
 //! ```text
-//!   spawn on worker k:  deque[k].push(u); pushes[k] += 1
-//!                       len == 1 ? no wake : wake a sleeper
+//!   spawn on worker k:  deque[k] empty  -> push (lone: no wake)
+//!                       worker j idle   -> looking[j] = false (claim),
+//!                                          handoff[j].push, fence,
+//!                                          sleeping[j]? wake j
+//!                       else            -> push, wake a sleeper
+//!                       (pushes[k] += 1 for every push)
 //!   thief j looks at k: len 0  -> forget
 //!                       len 1  -> key = slice_number(k) + pushes[k]
 //!                                 first sight: remember (key, now)
@@ -28,7 +42,8 @@
 //!                       not empty -> wake a sleeper
 //! ```
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::cell::Cell;
+use std::sync::atomic::{fence, Ordering::*};
 use std::time::Instant;
 
 use crossbeam_deque::Steal;
@@ -54,6 +69,115 @@ const NEW_FIRST_EVERY: u64 = 8;
 /// [`NEW_FIRST_EVERY`].
 const INJECTOR_FIRST_EVERY: u64 = 61;
 
+/// Where [`place`] put a new coroutine.
+pub(super) enum Placed {
+    /// Alone in the spawner's deque: its run-next, no wake-up needed.
+    Lone,
+    /// Behind others in the spawner's deque: wake a worker to steal.
+    Queued,
+    /// On an idle worker's `handoff` queue, that worker woken.
+    HandedOff,
+    /// Not on a worker of this runtime (the caller uses the injector).
+    Elsewhere,
+}
+
+/// Place a coroutine spawned on this worker (see the module contract).
+#[inline]
+pub(super) fn place(local: &Local, u: Unstarted) -> Placed {
+    let shared = &local.shared;
+    if !local.unstarted.is_empty() {
+        let idle = shared.workers.iter().enumerate().find(|(j, w)| {
+            *j != local.idx && w.looking.load(Relaxed) && w.looking.swap(false, AcqRel)
+        });
+        if let Some((_, w)) = idle {
+            w.handoff.push(u);
+            // Pairs with `remote::announce_sleep`: either it sees the
+            // handoff before it waits, or this sees it asleep.
+            fence(SeqCst);
+            if w.sleeping.load(Relaxed) && w.sleeping.swap(false, AcqRel) {
+                w.poller.wake();
+            }
+            return Placed::HandedOff;
+        }
+    }
+    local.unstarted.push(u);
+    let p = &shared.workers[local.idx].pushes;
+    p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
+    if local.unstarted.len() == 1 {
+        Placed::Lone
+    } else {
+        Placed::Queued
+    }
+}
+
+/// One in this many `yield_now` calls that could return at once goes
+/// through the worker loop anyway, so what the loop does only there (the
+/// shrink pass's check, the monitor's slice count) still happens in a
+/// coroutine that does nothing but yield (Go's `schedule` looks at its
+/// global queue every 61st tick for the same reason).
+pub(super) const QUICK_YIELDS: u32 = 61;
+
+/// Called by `yield_now` in a coroutine: true when the yield returns at
+/// once (counted as a yield), false when it must suspend. At once only
+/// when nothing else could run here if it suspended: no ready or
+/// unstarted coroutine here, nothing in the injector, this worker's
+/// handoff or remote queue, no armed timer, no socket to poll, no stop or
+/// shutdown, and no unstarted coroutine in another worker's deque (which
+/// [`pick`] could steal after a yield).
+pub(super) fn yield_at_once(local: &Local) -> bool {
+    if !local.ready.borrow().is_empty() {
+        local.quick_yields.set(0);
+        return false;
+    }
+    let n = local.quick_yields.get() + 1;
+    if n >= QUICK_YIELDS {
+        local.quick_yields.set(0);
+        return false;
+    }
+    let s = &local.shared;
+    let me = &s.workers[local.idx];
+    let alone = local.unstarted.is_empty()
+        && me.remote.is_empty()
+        && me.handoff.is_empty()
+        && s.injector.is_empty()
+        && local.timers.borrow().is_empty()
+        && !me.poller.has_sockets()
+        && !s.stw.stops(local.idx)
+        && !s.shutdown.load(Relaxed)
+        && s.stealers.iter().all(|st| st.is_empty());
+    if alone {
+        local.quick_yields.set(n);
+        local.ctx.wc().yields.add(1);
+    } else {
+        local.quick_yields.set(0);
+    }
+    alone
+}
+
+thread_local! {
+    /// Whether other coroutines were ready on this thread's worker when
+    /// its current slice began ([`note_slice`]): lets `yield_now` suspend
+    /// at once, without the full test of [`yield_at_once`], in the common
+    /// case of a worker with a run queue. A hint: false only sends the
+    /// yield to that test.
+    static OTHERS_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Before a slice: note for [`others_were_ready`] whether it starts with
+/// other coroutines ready here.
+#[inline(always)]
+pub(super) fn note_slice(local: &Local) {
+    let others = !local.ready.borrow().is_empty();
+    OTHERS_READY.with(|c| c.set(others));
+}
+
+/// Other coroutines were ready when this slice began (see
+/// [`note_slice`]): a yield certainly has somewhere to go.
+#[inline(always)]
+pub(super) fn others_were_ready() -> bool {
+    OTHERS_READY.with(Cell::get)
+}
+
 pub(super) fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     if prefer_new {
         // Just yielded: anything unstarted here or in the injector first,
@@ -78,6 +202,9 @@ pub(super) fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
 
 pub(super) fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     let shared = &local.shared;
+    if let Some(u) = take_handoff(local) {
+        return Some(u);
+    }
     if tick.is_multiple_of(INJECTOR_FIRST_EVERY) {
         if let Some(u) = steal_injector(local) {
             return Some(u);
@@ -137,6 +264,16 @@ pub(super) fn stealable(local: &Local, k: usize) -> bool {
         }
         _ => true,
     }
+}
+
+/// What a spawner handed to this worker while it was idle ([`place`]).
+#[inline]
+fn take_handoff(local: &Local) -> Option<Unstarted> {
+    let h = &local.shared.workers[local.idx].handoff;
+    if h.is_empty() {
+        return None;
+    }
+    drain_steal(&mut || h.steal())
 }
 
 #[inline]

@@ -90,6 +90,16 @@ pub(crate) struct WorkerShared {
     /// Asks this worker's running coroutine to yield (set once the worker
     /// thread has its stack context).
     pub preempter: OnceLock<Arc<Preempter>>,
+    /// Set by the owner while it has nothing to run (spinning or asleep
+    /// in `idle`); a spawner that clears it (`placement::place`) has
+    /// claimed this worker for a new coroutine.
+    pub looking: AtomicBool,
+    /// Unstarted coroutines handed to this worker while it was idle
+    /// (`placement::place`): pushed by the spawner that cleared `looking`,
+    /// which then wakes it if it sleeps. The owner takes them first when
+    /// it looks for unstarted work; `Runtime::drop` drops what a shutdown
+    /// left.
+    pub handoff: Injector<Unstarted>,
 }
 
 /// Counters of the shutdown's drain, shared by the workers.
@@ -162,6 +172,8 @@ impl Shared {
                     slices: AtomicU64::new(0),
                     pushes: AtomicU64::new(0),
                     preempter: OnceLock::new(),
+                    looking: AtomicBool::new(false),
+                    handoff: Injector::new(),
                 })
                 .collect(),
             registry: Registry::new(n),
@@ -325,6 +337,9 @@ pub(crate) struct Local {
     pub(super) lone_seen: Box<[Cell<Option<super::placement::LoneSeen>>]>,
     /// Task structs for this worker's next spawns (`task::recycle`).
     pub free_tasks: RefCell<Vec<Arc<TaskShared>>>,
+    /// `yield_now` calls that returned at once since the last one that
+    /// went through the worker loop (`placement::yield_at_once`).
+    pub(super) quick_yields: Cell<u32>,
 }
 
 thread_local! {
@@ -453,6 +468,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         prefetched: Cell::new(0),
         lone_seen: (0..shared.workers.len()).map(|_| Cell::new(None)).collect(),
         free_tasks: RefCell::new(Vec::with_capacity(super::task::FREE_TASKS)),
+        quick_yields: Cell::new(0),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
 
@@ -530,14 +546,19 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 debug_assert_coroutines(&local, &slab);
                 prefer_new = run_slice(&local, &mut slab, slot);
             }
-            None => idle(&local, &mut || {
-                shrink.tick(
-                    &local.parked_since_pass,
-                    &mut slab,
-                    ctx.wc(),
-                    Instant::now(),
-                )
-            }),
+            None => {
+                let me = &shared.workers[idx];
+                me.looking.store(true, SeqCst);
+                idle(&local, &mut || {
+                    shrink.tick(
+                        &local.parked_since_pass,
+                        &mut slab,
+                        ctx.wc(),
+                        Instant::now(),
+                    )
+                });
+                me.looking.store(false, Relaxed);
+            }
         }
     }
     shutdown(&local, &mut slab);
@@ -675,6 +696,7 @@ fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
     record_latency(local, task);
     let wc = local.ctx.wc();
     wc.switches.add(1);
+    super::placement::note_slice(local);
     match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);
@@ -749,6 +771,7 @@ fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
 fn has_work(local: &Local) -> bool {
     let s = &local.shared;
     !s.workers[local.idx].remote.is_empty()
+        || !s.workers[local.idx].handoff.is_empty()
         || !local.ready.borrow().is_empty()
         || !local.unstarted.is_empty()
         || !s.injector.is_empty()
@@ -850,7 +873,11 @@ fn new_slice(me: &WorkerShared) {
 ///     then is a fatal error that says so
 /// ```
 fn shutdown(local: &Local, slab: &mut Slab) {
+    let handoff = &local.shared.workers[local.idx].handoff;
     while let Some(u) = local.unstarted.pop() {
+        drop(u);
+    }
+    while let Some(u) = super::placement::drain_steal(&mut || handoff.steal()) {
         drop(u);
     }
     for st in slab.entries.iter_mut().flatten() {
@@ -862,6 +889,9 @@ fn shutdown(local: &Local, slab: &mut Slab) {
     local.shared.drain.active.fetch_sub(1, SeqCst);
     loop {
         while let Some(u) = local.unstarted.pop() {
+            drop(u);
+        }
+        while let Some(u) = super::placement::drain_steal(&mut || handoff.steal()) {
             drop(u);
         }
         for i in 0..slab.entries.len() {
