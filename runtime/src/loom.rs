@@ -16,7 +16,8 @@
 //! Modules that use this shim: `sched/state.rs` (park state),
 //! `sched/waitq.rs` (wait queue), `sched/park.rs` (thread parking),
 //! `sched/stw.rs` (stop-the-world rendezvous), `sched/remote.rs` (remote
-//! wake-up handshake), `sched/poller.rs` (readiness generations),
+//! wake-up handshake), `sched/placement.rs` (the handoff to an idle
+//! worker), `sched/poller.rs` (readiness generations),
 //! `sync/waiter.rs` (the claim word of channel and select waits).
 
 /// Bugs a model may plant in the real code (each one is a naive version of
@@ -46,6 +47,9 @@ pub(crate) enum Bug {
     StwAskBeforeFlag,
     /// The remote push does not fence before reading `sleeping`.
     RemoteNoFence,
+    /// A spawner that handed a coroutine to an idle worker does not fence
+    /// before reading its `sleeping` flag.
+    HandoffNoFence,
     /// `IoState::enqueue` does not compare the readiness generation.
     PollerNoGenCheck,
     /// `Waiter::claim` loads `WAITING` and then stores its case, instead

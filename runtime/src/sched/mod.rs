@@ -1,7 +1,10 @@
 //! The M:N scheduler: [`Runtime`], [`Handle`], spawning, joining, yielding,
 //! sleeping, and stopping the world.
 //!
-//! - `worker.rs`: the worker loop, run queues, stealing, idling, shutdown.
+//! - `worker.rs`: the worker loop, run queues, idling; `slice.rs`: one
+//!   slice of a coroutine and the slab of started ones; `placement.rs`:
+//!   what runs next and where a spawn starts; `shutdown.rs`: unwinding
+//!   at shutdown.
 //! - `monitor.rs`: the monitor thread that preempts long slices.
 //! - `task.rs`: the `Send` half of a coroutine and its join slot.
 //! - `park.rs`: park/unpark for coroutines and plain threads.
@@ -27,7 +30,9 @@ pub(crate) mod poller;
 pub(crate) mod registry;
 pub(crate) mod remote;
 pub(crate) mod shrink;
+mod shutdown;
 mod sigquit;
+mod slice;
 pub(crate) mod state;
 pub(crate) mod stw;
 pub(crate) mod task;
@@ -353,7 +358,7 @@ impl Handle {
             let mut u = Some(u);
             // Where it starts (placement.rs `place`): a lone coroutine in
             // this worker's deque wakes nobody (its "run next"); the next
-            // one goes to a sleeping worker if there is one; more queue here
+            // one goes to an idle worker if there is one; more queue here
             // and wake a worker to steal the older ones.
             let placed = worker::with_local(|l| {
                 if !Arc::ptr_eq(&l.shared, shared) {

@@ -16,6 +16,7 @@
 //! | `stw_exit_during_stop`| stop-the-world rendezvous (`stw.rs`)  | `StwExitNotCounted`  |
 //! | `stw_spinning_coroutine` | the stop's ask to yield (`stw.rs`) | `StwNoAsk`, `StwAskBeforeFlag` |
 //! | `remote_wake`         | remote wake-up handshake (`remote.rs`)| `RemoteNoFence`      |
+//! | `handoff_wake`        | a spawn handed to an idle worker (`placement.rs`) | `HandoffNoFence` |
 //! | `poller_readiness`    | lost-readiness protocol (`poller.rs`) | `PollerNoGenCheck`   |
 
 use std::sync::atomic::Ordering::*;
@@ -25,6 +26,7 @@ use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use loom::thread;
 
 use super::park;
+use super::placement;
 use super::poller::{Dir, IoState};
 use super::remote::{self, RemoteQueue};
 use super::state::ParkState;
@@ -384,6 +386,64 @@ fn remote_wake_model() {
 #[test]
 fn remote_wake_finds_no_fence() {
     finds(Bug::RemoteNoFence, remote_wake);
+}
+
+/// A spawner hands a coroutine to an idle worker (`placement::place`:
+/// claim its `looking` flag, push onto its `handoff`, wake it if it
+/// sleeps) while that worker goes to sleep (`worker::idle`: raise
+/// `looking`, announce the sleep, look at its queues once more, wait). The
+/// worker always gets the coroutine: it sees the handoff before it waits,
+/// or the spawner sees it asleep and wakes it (a lost wake-up is a
+/// deadlock, which loom reports). A `RemoteQueue` stands in for the
+/// crossbeam `Injector` of the real handoff (both publish the push before
+/// `is_empty` can see it; loom cannot see inside crossbeam).
+fn handoff_wake() {
+    let looking = Arc::new(AtomicBool::new(false));
+    let sleeping = Arc::new(AtomicBool::new(false));
+    let handoff = Arc::new(RemoteQueue::new());
+    let waker = Arc::new(Waker {
+        woken: crate::loom::sync::Mutex::new(false),
+        cv: crate::loom::sync::Condvar::new(),
+    });
+    let t = {
+        let (looking, sleeping) = (looking.clone(), sleeping.clone());
+        let (handoff, waker) = (handoff.clone(), waker.clone());
+        thread::spawn(move || {
+            // A spawner that finds no idle worker queues at home (not
+            // modelled): this one waits until the worker is idle.
+            while !placement::claim(&looking) {
+                thread::yield_now();
+            }
+            handoff.push(7u32);
+            if placement::must_wake_after_handoff(&sleeping) {
+                waker.wake();
+            }
+        })
+    };
+    loop {
+        looking.store(true, SeqCst);
+        remote::announce_sleep(&sleeping);
+        if handoff.is_empty() {
+            waker.wait(); // the poller's wait
+        }
+        sleeping.store(false, SeqCst);
+        looking.store(false, Relaxed);
+        if let Some(v) = handoff.pop() {
+            assert_eq!(v, 7);
+            break;
+        }
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn handoff_wake_model() {
+    loom::model(handoff_wake);
+}
+
+#[test]
+fn handoff_wake_finds_no_fence() {
+    finds(Bug::HandoffNoFence, handoff_wake);
 }
 
 /// A coroutine waits for a socket to become readable while the poller

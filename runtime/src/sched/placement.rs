@@ -43,13 +43,16 @@
 //! ```
 
 use std::cell::Cell;
-use std::sync::atomic::{fence, Ordering::*};
+use std::sync::atomic::Ordering::*;
 use std::time::Instant;
 
 use crossbeam_deque::Steal;
 
+use super::slice::Next;
 use super::task::Unstarted;
-use super::worker::{Local, Next};
+use super::worker::Local;
+use crate::loom::sync::atomic::{fence, AtomicBool};
+use crate::loom::{planted, Bug};
 
 /// What [`stealable`] remembers of another worker's lone unstarted
 /// coroutine: that worker's slice number plus pushes, and when it first
@@ -86,15 +89,14 @@ pub(super) enum Placed {
 pub(super) fn place(local: &Local, u: Unstarted) -> Placed {
     let shared = &local.shared;
     if !local.unstarted.is_empty() {
-        let idle = shared.workers.iter().enumerate().find(|(j, w)| {
-            *j != local.idx && w.looking.load(Relaxed) && w.looking.swap(false, AcqRel)
-        });
+        let idle = shared
+            .workers
+            .iter()
+            .enumerate()
+            .find(|(j, w)| *j != local.idx && claim(&w.looking));
         if let Some((_, w)) = idle {
             w.handoff.push(u);
-            // Pairs with `remote::announce_sleep`: either it sees the
-            // handoff before it waits, or this sees it asleep.
-            fence(SeqCst);
-            if w.sleeping.load(Relaxed) && w.sleeping.swap(false, AcqRel) {
+            if must_wake_after_handoff(&w.sleeping) {
                 w.poller.wake();
             }
             return Placed::HandedOff;
@@ -108,6 +110,27 @@ pub(super) fn place(local: &Local, u: Unstarted) -> Placed {
     } else {
         Placed::Queued
     }
+}
+
+/// Claim an idle worker through its `looking` flag: true for exactly one
+/// spawner per time the owner raised it (loom model `handoff_wake`).
+#[inline]
+pub(super) fn claim(looking: &AtomicBool) -> bool {
+    looking.load(Relaxed) && looking.swap(false, AcqRel)
+}
+
+/// After a push onto a claimed worker's `handoff`: true when the worker
+/// may be asleep and the caller must wake its poller (and then no other
+/// waker will: the swap takes the `sleeping` flag). Pairs with
+/// `remote::announce_sleep`: either the worker sees the handoff before it
+/// waits, or this sees it asleep (Dekker's handshake, a full fence on each
+/// side; loom model `handoff_wake`).
+#[inline]
+pub(super) fn must_wake_after_handoff(sleeping: &AtomicBool) -> bool {
+    if !planted(Bug::HandoffNoFence) {
+        fence(SeqCst);
+    }
+    sleeping.load(Relaxed) && sleeping.swap(false, AcqRel)
 }
 
 /// One in this many `yield_now` calls that could return at once goes
@@ -135,15 +158,12 @@ pub(super) fn yield_at_once(local: &Local) -> bool {
         return false;
     }
     let s = &local.shared;
-    let me = &s.workers[local.idx];
-    let alone = local.unstarted.is_empty()
-        && me.remote.is_empty()
-        && me.handoff.is_empty()
-        && s.injector.is_empty()
+    // Unlike the idle test (`worker::has_work`): any armed timer, any
+    // registered socket and any unstarted coroutine elsewhere (lone or
+    // not) sends the yield through the loop.
+    let alone = super::worker::nothing_queued(local)
         && local.timers.borrow().is_empty()
-        && !me.poller.has_sockets()
-        && !s.stw.stops(local.idx)
-        && !s.shutdown.load(Relaxed)
+        && !s.workers[local.idx].poller.has_sockets()
         && s.stealers.iter().all(|st| st.is_empty());
     if alone {
         local.quick_yields.set(n);

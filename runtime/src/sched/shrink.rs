@@ -40,7 +40,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use super::worker::Slab;
+use super::slice::Slab;
 use crate::coro::{self, Shrink};
 use crate::counters::WorkerCounters;
 

@@ -41,13 +41,15 @@ use super::poller::{LocalPoll, PollerShared};
 use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
 use super::shrink::{self, ShrinkPass};
+use super::shutdown::shutdown;
+use super::slice::{debug_assert_coroutines, record_latency, run_slice, Next, Slab};
 use super::stw::Stw;
-use super::task::{Body, TaskShared, Unstarted};
+use super::task::{TaskShared, Unstarted};
 use super::timer::Timers;
 use super::waitq::Semaphore;
 use crate::config::Config;
-use crate::coro::{self, CoroBox, Outcome, Preempter, StackCtx};
-use crate::counters::{latency_bucket, Counters};
+use crate::coro::{self, Preempter, StackCtx};
+use crate::counters::Counters;
 use crate::loom::sync::atomic::AtomicBool;
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
@@ -113,11 +115,6 @@ pub(crate) struct Drain {
     /// [`DRAIN_GRACE`]: the coroutines left wait for each other.
     pub stuck: AtomicBool,
 }
-
-/// How long every draining worker must have had nothing to run before
-/// the drain gives up (lets a plain thread that a destructor waits for
-/// finish its part).
-const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// State shared by every thread of one runtime.
 pub(crate) struct Shared {
@@ -330,7 +327,7 @@ pub(crate) struct Local {
     pub parked_since_pass: Cell<bool>,
     /// Queued coroutines (after the next) whose state is already asked
     /// for (`prefetch_next`).
-    prefetched: Cell<usize>,
+    pub(super) prefetched: Cell<usize>,
     /// Per other worker: its slice number plus pushes when this worker
     /// first saw a lone unstarted coroutine in its deque, and when
     /// (`placement::stealable`).
@@ -402,43 +399,6 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
     if remote::push(&w.remote, &w.sleeping, task.clone()) {
         w.poller.wake();
     }
-}
-
-/// A started coroutine as its worker keeps it: its body's result is the
-/// `Body` to publish, its task the `TaskShared` other threads wake.
-type Started = CoroBox<Arc<dyn Body>, TaskShared>;
-
-/// Slots of the coroutines a worker owns.
-#[derive(Default)]
-pub(super) struct Slab {
-    pub(super) entries: Vec<Option<Started>>,
-    free: Vec<usize>,
-    live: usize,
-}
-
-impl Slab {
-    fn insert(&mut self, st: Started) -> usize {
-        self.live += 1;
-        if let Some(i) = self.free.pop() {
-            self.entries[i] = Some(st);
-            i
-        } else {
-            self.entries.push(Some(st));
-            self.entries.len() - 1
-        }
-    }
-    fn take(&mut self, i: usize) -> Option<Started> {
-        self.entries.get_mut(i).and_then(Option::take)
-    }
-    fn release(&mut self, i: usize) {
-        self.live -= 1;
-        self.free.push(i);
-    }
-}
-
-pub(super) enum Next {
-    Ready(usize),
-    New(Unstarted),
 }
 
 /// Body of a worker thread.
@@ -589,7 +549,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
 /// Between two slices: one test when no timer is armed (the common case
 /// of a busy worker), the heap only when there is one.
 #[inline(always)]
-fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
+pub(super) fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     if !local.timers.borrow().is_empty() {
         fire_due_timers(local, due);
     }
@@ -609,175 +569,27 @@ fn fire_due_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
     }
 }
 
-fn record_latency(local: &Local, task: &TaskShared) {
-    if task.stamp.load(Relaxed) == 0 {
-        return;
-    }
-    let s = task.stamp.swap(0, Relaxed);
-    if s != 0 {
-        let ns = local.shared.now_ns().saturating_sub(s);
-        let wc = local.ctx.wc();
-        wc.latency[latency_bucket(ns)].add(1);
-        wc.latency_sum_ns.add(ns);
-    }
-}
-
-/// How many queued coroutines' states one batch of [`prefetch_next`]
-/// asks for.
-const PREFETCH_BATCH: usize = 8;
-
-/// With a long run queue (a close waking thousands), each resume misses
-/// in the cache on its coroutine's state and task, and in the TLB on its
-/// stack's top page (with 2 MiB slots every coroutine's top page has a
-/// page table of its own). A prefetch that misses in the TLB holds up the
-/// worker until its page walk is done, but the walks of prefetches issued
-/// together overlap: so once every [`PREFETCH_BATCH`] slices the states of
-/// the next `PREFETCH_BATCH` queued coroutines are asked for at once
-/// (`Local::prefetched` counts those still ahead), and every slice asks
-/// for the task and stack lines of the next one, whose state is there by
-/// then. Only hints: a stale count costs a few prefetches, nothing else.
-#[inline(always)]
-fn prefetch_next(local: &Local, slab: &Slab) {
-    let ready = local.ready.borrow();
-    if ready.len() < 2 {
-        local.prefetched.set(0);
-        return;
-    }
-    let ahead = local.prefetched.get();
-    if ahead <= 1 {
-        let n = ready.len().min(PREFETCH_BATCH + 1);
-        for &slot in ready.range(1..n) {
-            if let Some(Some(b)) = slab.entries.get(slot) {
-                b.prefetch();
-            }
-        }
-        local.prefetched.set(n - 1);
-    } else {
-        local.prefetched.set(ahead - 1);
-    }
-    if let Some(Some(b)) = slab.entries.get(ready[0]) {
-        b.prefetch_task();
-    }
-}
-
-/// Run one slice of a coroutine; true when it yielded.
-///
-/// The coroutine stays in its slab slot while it runs: nothing a coroutine
-/// can reach touches the slab (it is a local of the worker loop).
-///
-/// Always inlined into the worker loop: as a call it costs ~15
-/// instructions per slice (callgrind, a yield loop on one worker), about
-/// 5% of a yield.
-#[inline(always)]
-fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
-    prefetch_next(local, slab);
-    let Some(entry) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
-        fatal!(
-            "worker {}: run queue names empty slot {slot} (slab has {} entries, {} live)",
-            local.idx,
-            slab.entries.len(),
-            slab.live
-        );
-    };
-    let task = entry.task();
-    if task.cancel_requested() {
-        // Cancelled while parked, sleeping or waiting to run: unwind it
-        // from where it is suspended instead of resuming it.
-        unwind_cancelled(local, slab, slot);
-        return false;
-    }
-    if task.resumes_after_yield.load(Relaxed) {
-        task.resumes_after_yield.store(false, Relaxed);
-        task.park_state.transition_to_resumed();
-    } else {
-        task.park_state.transition_to_running();
-    }
-    task.wait.running();
-    record_latency(local, task);
-    let wc = local.ctx.wc();
-    wc.switches.add(1);
-    super::placement::note_slice(local);
-    match coro::resume(entry) {
-        Outcome::Yielded => {
-            wc.yields.add(1);
-            let task = entry.task();
-            task.wait.yielding();
-            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
-            if entry.task().cancel_requested() {
-                // A check point saw the cancel and yielded for it.
-                unwind_cancelled(local, slab, slot);
-                return false;
-            }
-            entry.task().resumes_after_yield.store(true, Relaxed);
-            local.ready.borrow_mut().push_back(slot);
-            return true;
-        }
-        Outcome::Preempted => {
-            wc.preemptions.add(1);
-            let task = entry.task();
-            task.wait.yielding();
-            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
-            task.resumes_after_yield.store(true, Relaxed);
-            local.ready.borrow_mut().push_back(slot);
-            // Unlike `yield_now`, no preference for unstarted coroutines:
-            // a spawner preempted in the middle of a wave would otherwise
-            // start the whole wave at once, a first segment each. They run
-            // in their turn (`NEW_FIRST_EVERY`) or when nothing is ready.
-            return false;
-        }
-        Outcome::Parked => {
-            wc.parks.add(1);
-            entry.task().stack_bytes.store(entry.chain_bytes(), Relaxed);
-            local.parked_since_pass.set(true);
-            if !entry.task().park_state.transition_to_parked() {
-                // Unparked before it finished suspending: run it again.
-                local.ready.borrow_mut().push_back(slot);
-            }
-        }
-        Outcome::Finished(done) => {
-            let Some(entry) = slab.take(slot) else {
-                fatal!("worker {}: slot {slot} emptied while it ran", local.idx);
-            };
-            entry.task().park_state.transition_to_done();
-            let task = coro::finish(&local.ctx, entry);
-            slab.release(slot);
-            local.ctx.wc().finished.add(1);
-            debug_assert_coroutines(local, slab);
-            done.publish();
-            super::task::recycle(task);
-        }
-    }
-    false
-}
-
-/// Unwind a cancelled coroutine on this (its own) worker: corosensei's
-/// forced unwind from its suspension point runs its destructors here; then
-/// its segments go back and, only then, its join slot reports cancelled.
-fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
-    let Some(st) = slab.take(slot) else {
-        fatal!("worker {}: cancelled slot {slot} is empty", local.idx);
-    };
-    let task = coro::destroy(&local.ctx, st);
-    task.park_state.transition_to_done();
-    slab.release(slot);
-    local.ctx.wc().finished.add(1);
-    debug_assert_coroutines(local, slab);
-    if let Some(b) = super::task::take_unwound() {
-        b.publish();
-    }
-    super::task::recycle(task);
+/// Nothing for this worker in its own queues (remote wake-ups, handoff,
+/// unstarted deque), in the injector, and no stop or shutdown to act on:
+/// the part of "is there work" that [`has_work`] and
+/// `placement::yield_at_once` share (ready coroutines, timers, sockets and
+/// other workers' deques each of them judges its own way).
+pub(super) fn nothing_queued(local: &Local) -> bool {
+    let s = &local.shared;
+    let me = &s.workers[local.idx];
+    me.remote.is_empty()
+        && me.handoff.is_empty()
+        && local.unstarted.is_empty()
+        && s.injector.is_empty()
+        && !s.stw.stops(local.idx)
+        && !s.shutdown.load(SeqCst)
 }
 
 fn has_work(local: &Local) -> bool {
     let s = &local.shared;
-    !s.workers[local.idx].remote.is_empty()
-        || !s.workers[local.idx].handoff.is_empty()
-        || !local.ready.borrow().is_empty()
-        || !local.unstarted.is_empty()
-        || !s.injector.is_empty()
+    !local.ready.borrow().is_empty()
+        || !nothing_queued(local)
         || (0..s.stealers.len()).any(|k| k != local.idx && stealable(local, k))
-        || s.stw.stops(local.idx)
-        || s.shutdown.load(SeqCst)
         || local
             .timers
             .borrow()
@@ -787,7 +599,7 @@ fn has_work(local: &Local) -> bool {
 
 /// Poll this worker's sockets, waiting up to `timeout` (`None`: until a
 /// wake-up), and wake their waiters. True if any socket was ready.
-fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
+pub(super) fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
     let me = &local.shared.workers[local.idx];
     local.poll.borrow_mut().poll(&me.poller, timeout) > 0
 }
@@ -857,130 +669,4 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
 fn new_slice(me: &WorkerShared) {
     me.slices
         .store(me.slices.load(Relaxed).wrapping_add(1), Relaxed);
-}
-
-/// Unwind every coroutine this worker owns and drop every unstarted one.
-///
-/// ```text
-///  1. drop the unstarted (their JoinHandles report cancelled)
-///  2. request a cancel of every started coroutine and wake it: its
-///     suspend point raises ShutdownUnwind, an ordinary unwind, so its
-///     destructors may park (lock a Mutex, send, join) and be woken
-///  3. drain: run what is ready, fire timers, poll, until the slab is empty
-///     ... or every draining worker has had nothing to run for DRAIN_GRACE
-///     (the coroutines left wait on each other):
-///  4. force-unwind the rest (corosensei); a destructor that still parks
-///     then is a fatal error that says so
-/// ```
-fn shutdown(local: &Local, slab: &mut Slab) {
-    let handoff = &local.shared.workers[local.idx].handoff;
-    while let Some(u) = local.unstarted.pop() {
-        drop(u);
-    }
-    while let Some(u) = super::placement::drain_steal(&mut || handoff.steal()) {
-        drop(u);
-    }
-    for st in slab.entries.iter_mut().flatten() {
-        if coro::request_cancel(st) {
-            st.task().unpark();
-        }
-    }
-    drain(local, slab);
-    local.shared.drain.active.fetch_sub(1, SeqCst);
-    loop {
-        while let Some(u) = local.unstarted.pop() {
-            drop(u);
-        }
-        while let Some(u) = super::placement::drain_steal(&mut || handoff.steal()) {
-            drop(u);
-        }
-        for i in 0..slab.entries.len() {
-            if let Some(st) = slab.take(i) {
-                let task = st.task().clone();
-                coro::destroy(&local.ctx, st);
-                task.park_state.transition_to_done();
-                slab.release(i);
-                local.ctx.wc().finished.add(1);
-                if let Some(b) = super::task::take_unwound() {
-                    b.publish();
-                }
-            }
-        }
-        while local.shared.workers[local.idx].remote.pop().is_some() {}
-        local.ready.borrow_mut().clear();
-        if slab.live == 0 && local.unstarted.is_empty() {
-            break;
-        }
-    }
-    local.timers.borrow_mut().clear();
-    local.shared.workers[local.idx]
-        .timers_pending
-        .store(0, Relaxed);
-    debug_assert_coroutines(local, slab);
-}
-
-/// Step 3 of [`shutdown`]: run the unwinding coroutines until none is
-/// left or the drain is stuck.
-fn drain(local: &Local, slab: &mut Slab) {
-    let s = &local.shared;
-    // Timers of the coroutines just woken (their sleeps end at once now):
-    // stale. Timers set from here on are destructors' deadlines.
-    local.timers.borrow_mut().clear();
-    let mut due = Vec::new();
-    let mut idle_since: Option<Instant> = None;
-    while slab.live > 0 && !s.drain.stuck.load(SeqCst) {
-        fire_timers(local, &mut due);
-        let remote = &s.workers[local.idx].remote;
-        while let Some(t) = remote.pop() {
-            local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
-        }
-        poll_now(local, Some(std::time::Duration::ZERO));
-        let next = local.ready.borrow_mut().pop_front();
-        if let Some(slot) = next {
-            idle_since = None;
-            run_slice(local, slab, slot);
-            continue;
-        }
-        let timer = local.timers.borrow().next_deadline();
-        if let Some(d) = timer {
-            idle_since = None;
-            poll_now(local, Some(d.saturating_duration_since(Instant::now())));
-            continue;
-        }
-        // Nothing to run, no timer: wait for a wake-up, counted as idle.
-        s.drain.idle.fetch_add(1, SeqCst);
-        let all_idle = s.drain.idle.load(SeqCst) == s.drain.active.load(SeqCst)
-            && s.workers.iter().all(|w| w.remote.is_empty());
-        if all_idle {
-            let since = *idle_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= DRAIN_GRACE {
-                s.drain.stuck.store(true, SeqCst);
-                s.unpark_all();
-            }
-        } else {
-            idle_since = None;
-        }
-        if !s.drain.stuck.load(SeqCst) && remote.is_empty() {
-            poll_now(local, Some(std::time::Duration::from_millis(5)));
-        }
-        s.drain.idle.fetch_sub(1, SeqCst);
-    }
-}
-
-/// Conservation of coroutines on one worker (they never migrate): the
-/// coroutines in its slab are exactly those it started and has not
-/// finished.
-#[inline]
-fn debug_assert_coroutines(local: &Local, slab: &Slab) {
-    if cfg!(debug_assertions) {
-        let wc = local.ctx.wc();
-        let (started, finished) = (wc.started.get(), wc.finished.get());
-        debug_assert_eq!(
-            slab.live as u64,
-            started - finished,
-            "worker {}: {} coroutines in the slab, {started} started, {finished} finished",
-            local.idx,
-            slab.live
-        );
-    }
 }
