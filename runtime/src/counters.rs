@@ -121,6 +121,10 @@ macro_rules! counter_table {
             /// crossing instead of two); snapshots add it to both `grows`
             /// and `spare_hits`.
             pub split_hits: OwnedCounter,
+            /// Spawns made on this worker (from its coroutines); snapshots
+            /// add it to `spawned` (the global counter has the spawns of
+            /// plain threads).
+            pub spawns: OwnedCounter,
         }
 
         /// Pool-wide counters; written under the pool lock.
@@ -261,7 +265,8 @@ counter_table! {
         cached => stack_cached,
     }
     global {
-        /// Coroutines spawned, started or not (cumulative; any thread).
+        /// Coroutines spawned, started or not (cumulative; any thread: a
+        /// worker counts its own spawns apart, added in by the snapshot).
         spawned => spawned,
         /// Bytes of system stacks.
         os_stacks => os_stacks,
@@ -316,6 +321,7 @@ impl Counters {
             let hits = w.split_hits.get();
             s.grows = s.grows.wrapping_add(hits);
             s.spare_hits = s.spare_hits.wrapping_add(hits);
+            s.spawned = s.spawned.wrapping_add(w.spawns.get());
         }
         // Live = started - finished, summed over workers: a coroutine starts
         // and finishes on the same worker, so each worker's difference is >= 0.

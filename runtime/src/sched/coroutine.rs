@@ -90,7 +90,7 @@ impl Builder {
         T: Send + 'static,
     {
         let name = self.name.map(String::into_boxed_str);
-        spawn_sized(h, name, self.stack_size, f)
+        spawn_sized(&h.shared, name, self.stack_size, f)
     }
 }
 
@@ -101,5 +101,5 @@ impl Builder {
 /// assert_eq!(bamboo::coroutine::name(), None); // a plain thread
 /// ```
 pub fn name() -> Option<String> {
-    super::task::current().and_then(|t| t.name.as_deref().map(str::to_owned))
+    super::task::current().and_then(|t| t.name().map(str::to_owned))
 }

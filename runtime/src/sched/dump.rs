@@ -107,14 +107,14 @@ impl fmt::Display for CoroutineInfo {
 
 /// The name `coroutine::Builder::name` gave the task, if any.
 fn name_of(t: &TaskShared) -> Option<String> {
-    t.name.as_deref().map(str::to_owned)
+    t.name().map(str::to_owned)
 }
 
 /// What `t` is doing now; `None` once it is done.
 pub(crate) fn info(t: &TaskShared, now_coarse_ns: u64) -> Option<CoroutineInfo> {
     let phase = t.park_state.phase();
     let doing = t.wait.get();
-    let started = t.owner.load(Acquire) != usize::MAX;
+    let started = t.owner.load(Acquire) != super::task::NO_OWNER;
     let (state, waiting_on) = match (phase, doing) {
         (Phase::Done, _) => return None,
         (_, _) if !started => (CoroutineState::Runnable, None),

@@ -321,63 +321,7 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_sized(self, None, 0, f)
-    }
-
-    /// Spawn with a name and a first-segment size (0: the runtime's).
-    #[track_caller]
-    pub(crate) fn spawn_with<F, T>(
-        &self,
-        name: Option<Box<str>>,
-        stack: usize,
-        f: F,
-    ) -> JoinHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let at = std::panic::Location::caller();
-        crate::coro::checkpoint(|| {
-            let spawned = Spawned::new(f);
-            let shared = &self.shared;
-            let task = TaskShared::new(shared, at, name, stack);
-            let id = task.id;
-            let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
-            let handle = JoinHandle {
-                inner: join,
-                task: Some(task.clone()),
-                id,
-            };
-            let u = Unstarted::new(task, spawned);
-            if shared.shutdown.load(Relaxed) {
-                drop(u); // completes the join slot as cancelled
-                return handle;
-            }
-            shared.counters.global.spawned.fetch_add(1, Relaxed);
-            worker::maybe_stamp(&u.task);
-            let mut u = Some(u);
-            // Where it starts (placement.rs `place`): a lone coroutine in
-            // this worker's deque wakes nobody (its "run next"); the next
-            // one goes to an idle worker if there is one; more queue here
-            // and wake a worker to steal the older ones.
-            let placed = worker::with_local(|l| {
-                if !Arc::ptr_eq(&l.shared, shared) {
-                    return Placed::Elsewhere;
-                }
-                match u.take() {
-                    Some(u) => placement::place(l, u),
-                    None => Placed::Elsewhere,
-                }
-            });
-            if let Some(u) = u {
-                shared.injector.push(u);
-            }
-            match placed {
-                Some(Placed::Lone | Placed::HandedOff) => {}
-                _ => shared.wake_one(),
-            }
-            handle
-        })
+        spawn_sized(&self.shared, None, 0, f)
     }
 
     /// Every live coroutine of this runtime, by id: its state, what it
@@ -655,7 +599,9 @@ impl<T> JoinHandle<T> {
         self.inner.join_slot().is_finished()
     }
 
-    /// The coroutine's id (unique in the process).
+    /// The coroutine's id (unique in the process). Ids grow with the spawns
+    /// of one thread, but are not ordered across threads: each thread takes
+    /// them from the process-wide counter in blocks of 1,024.
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -696,7 +642,7 @@ pub(crate) const fn payload_room(f: usize, t: usize) -> usize {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn spawn_sized<F, T>(
-    h: &Handle,
+    shared: &Arc<Shared>,
     name: Option<Box<str>>,
     stack: usize,
     f: F,
@@ -707,16 +653,85 @@ where
 {
     let room = payload_room(std::mem::size_of::<F>(), std::mem::size_of::<T>());
     let stack = if room > 4 << 10 {
-        stack.max(h.shared.cfg.segment_size).max(room + (16 << 10))
+        stack.max(shared.cfg.segment_size).max(room + (16 << 10))
     } else {
         stack
     };
     if std::mem::size_of::<F>() > BOX_CLOSURE_OVER {
         let f = Box::new(f);
-        h.spawn_with(name, stack, f)
+        spawn_with(shared, name, stack, f)
     } else {
-        h.spawn_with(name, stack, f)
+        spawn_with(shared, name, stack, f)
     }
+}
+
+/// Spawn with a name and a first-segment size (0: the runtime's): the
+/// closure's allocation (with its join slot) here, the rest, which does
+/// not depend on `F` and `T`, in [`spawn_body`].
+#[track_caller]
+fn spawn_with<F, T>(
+    shared: &Arc<Shared>,
+    name: Option<Box<str>>,
+    stack: usize,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let at = std::panic::Location::caller();
+    crate::coro::checkpoint(|| {
+        let spawned = Spawned::new(f);
+        let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
+        let task = spawn_body(shared, at, name, stack, spawned);
+        JoinHandle {
+            inner: join,
+            id: task.id,
+            task: Some(task),
+        }
+    })
+}
+
+/// Make the task of a spawn and place it: on this worker when the caller
+/// runs on one of `shared`'s workers (its own free list, registry shard
+/// and spawn counter: nothing another worker touches, no reference count
+/// of the runtime's), else on the shared injector.
+fn spawn_body(
+    shared: &Arc<Shared>,
+    at: &'static std::panic::Location<'static>,
+    name: Option<Box<str>>,
+    stack: usize,
+    body: Arc<dyn task::Body>,
+) -> Arc<TaskShared> {
+    let local = worker::local().filter(|l| Arc::ptr_eq(&l.shared, shared));
+    let l = local.as_deref();
+    let task = TaskShared::new(shared, l, at, name, stack);
+    let u = Unstarted::new(task.clone(), body);
+    if shared.shutdown.load(Relaxed) {
+        drop(u); // completes the join slot as cancelled
+        return task;
+    }
+    worker::maybe_stamp(&u.task);
+    // Where it starts (placement.rs `place`): a lone coroutine in this
+    // worker's deque wakes nobody (its "run next"); the next one goes to
+    // an idle worker if there is one; more queue here and wake a worker
+    // to steal the older ones.
+    let placed = match l {
+        Some(l) => {
+            l.ctx.wc().spawns.add(1);
+            placement::place(l, u)
+        }
+        None => {
+            shared.counters.global.spawned.fetch_add(1, Relaxed);
+            shared.injector.push(u);
+            Placed::Elsewhere
+        }
+    };
+    match placed {
+        Placed::Lone | Placed::HandedOff => {}
+        Placed::Queued | Placed::Elsewhere => shared.wake_one(),
+    }
+    task
 }
 
 /// Spawn a coroutine on the current runtime.
@@ -739,11 +754,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Handle::current()
-        .expect(
-            "bamboo::spawn called outside a bamboo runtime (use Runtime::spawn or Handle::spawn)",
-        )
-        .spawn(f)
+    // (The worker's `Shared` by reference: a `Handle` would clone it, and
+    // its reference count is one cache line every worker's spawns share.)
+    match worker::local() {
+        Some(l) => spawn_sized(&l.shared, None, 0, f),
+        None => panic!(
+            "bamboo::spawn called outside a bamboo runtime (use Runtime::spawn or Handle::spawn)"
+        ),
+    }
 }
 
 /// Let the other coroutines of this worker run. On a plain thread:

@@ -2,10 +2,11 @@
 //! and the deadlock watchdog): weak references in a few sharded slabs.
 //!
 //! ```text
-//!   shards[id % N]: Mutex<Slab>     Slab { entries: [Weak<TaskShared>], free: [index] }
+//!   shards[k]: Mutex<Slab>     Slab { entries: [Weak<TaskShared>], free: [index] }
+//!     k = the spawning worker's index (a plain thread's spawn: id % N)
 //!
-//!   spawn                    --insert(weak)--> index, kept in the task
-//!   last strong reference    --remove(index)-> entry emptied, index reused
+//!   spawn                    --insert(k, weak)--> (k, index), kept in the task
+//!   last strong reference    --remove((k, index))-> entry emptied, index reused
 //!   (task::recycle or the drop of the TaskShared)
 //! ```
 //!
@@ -18,7 +19,12 @@
 //!   once per spawn and once per task drop, never on the switch, park or
 //!   wake paths; [`Registry::live`] upgrades under the lock and hands the
 //!   strong references out after unlocking, so the last drop of one of them
-//!   (which removes it) never runs under its shard's lock.
+//!   (which removes it) never runs under its shard's lock;
+//! - a spawn on a worker lists the task in that worker's own shard, so a
+//!   fork/join tree on two workers does not bounce one shard's lock and
+//!   slab between them (a task finished on another worker, or whose
+//!   handle another worker drops, is removed from its spawner's shard:
+//!   the place is kept in the task); [`Registry::live`] walks every shard.
 
 use std::sync::{Arc, Weak};
 
@@ -38,22 +44,29 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// `n` shards (one per worker is plenty: spawns and drops are spread
-    /// by task id).
+    /// `n` shards: one per worker (each worker lists what it spawns in
+    /// its own; plain threads' spawns are spread by task id).
     pub(crate) fn new(n: usize) -> Registry {
         Registry {
             shards: (0..n.max(1)).map(|_| Mutex::new(Slab::default())).collect(),
         }
     }
 
-    fn shard(&self, id: u64) -> &Mutex<Slab> {
-        &self.shards[(id % self.shards.len() as u64) as usize]
+    /// The shard of a spawn on worker `worker`, or (`None`) on a plain
+    /// thread.
+    #[inline]
+    pub(crate) fn shard_for(&self, worker: Option<usize>, id: u64) -> usize {
+        match worker {
+            Some(w) if w < self.shards.len() => w,
+            _ => (id % self.shards.len() as u64) as usize,
+        }
     }
 
-    /// List task `id`; the index is what [`Registry::remove`] takes.
-    pub(crate) fn insert(&self, id: u64, t: Weak<TaskShared>) -> usize {
-        let mut s = self.shard(id).lock();
-        match s.free.pop() {
+    /// List task `id` in shard `k` (from [`Registry::shard_for`]); the
+    /// place returned (shard and index) is what [`Registry::remove`] takes.
+    pub(crate) fn insert(&self, k: usize, id: u64, t: Weak<TaskShared>) -> u64 {
+        let mut s = self.shards[k].lock();
+        let i = match s.free.pop() {
             Some(i) => {
                 s.entries[i] = t;
                 i
@@ -62,16 +75,28 @@ impl Registry {
                 s.entries.push(t);
                 s.entries.len() - 1
             }
+        };
+        drop(s);
+        if i >= u32::MAX as usize || k >= u32::MAX as usize {
+            fatal!("task {id}: registry place {i} of shard {k} does not fit 32 bits");
         }
+        ((k as u64) << 32) | i as u64
     }
 
-    /// Unlist task `id` (its `TaskShared` is being dropped).
-    pub(crate) fn remove(&self, id: u64, index: usize) {
-        let mut s = self.shard(id).lock();
+    /// Unlist task `id` at `place` (its last strong reference is going).
+    pub(crate) fn remove(&self, id: u64, place: u64) {
+        let (k, index) = (
+            (place >> 32) as usize,
+            (place & u64::from(u32::MAX)) as usize,
+        );
+        let Some(shard) = self.shards.get(k) else {
+            fatal!("task {id} unlisted from shard {k} of {}", self.shards.len());
+        };
+        let mut s = shard.lock();
         match s.entries.get_mut(index) {
             Some(e) => *e = Weak::new(),
             None => fatal!(
-                "task {id} unlisted at index {index} of a shard of {}",
+                "task {id} unlisted at index {index} of shard {k} of {}",
                 s.entries.len()
             ),
         }

@@ -93,7 +93,7 @@ fn drain(local: &Local, slab: &mut Slab) {
         fire_timers(local, &mut due);
         let remote = &s.workers[local.idx].remote;
         while let Some(t) = remote.pop() {
-            local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
+            local.ready.borrow_mut().push_back(t.slot());
         }
         poll_now(local, Some(std::time::Duration::ZERO));
         let next = local.ready.borrow_mut().pop_front();

@@ -39,7 +39,9 @@
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+#[cfg(feature = "test-hooks")]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -48,7 +50,7 @@ use super::park::{self, Unparker};
 use super::state::ParkState;
 use super::wait::{Wait, WaitWord};
 use super::watchdog;
-use super::worker::Shared;
+use super::worker::{Local, Shared};
 use crate::error::{JoinError, JoinErrorRepr};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize as ClaimWord};
 
@@ -58,10 +60,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct TaskShared {
     pub park_state: ParkState,
     pub id: u64,
-    /// Worker that started it (`usize::MAX` before).
-    pub owner: AtomicUsize,
-    /// Its slab slot on that worker.
-    pub slot: AtomicUsize,
+    /// Worker that started it ([`NO_OWNER`] before).
+    pub owner: AtomicU32,
+    /// Its slab slot on that worker (a slab never holds `u32::MAX`
+    /// coroutines: each needs a stack segment).
+    pub slot: AtomicU32,
     /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
     pub stamp: AtomicU64,
     /// Registered in a `WaitQueue` (a coroutine waits in at most one at a
@@ -87,20 +90,44 @@ pub(crate) struct TaskShared {
     pub born_ns: u64,
     /// Stack bytes it held when it last suspended (written by its worker).
     pub stack_bytes: std::sync::atomic::AtomicUsize,
-    /// Its index in the runtime's registry of live tasks (`registry.rs`),
-    /// [`UNLISTED`] once removed (so a drop after [`recycle`] removes
-    /// nothing).
-    reg_index: AtomicUsize,
+    /// Its place in the runtime's registry of live tasks (`registry.rs`:
+    /// shard and index), [`UNLISTED`] once removed (so a drop after
+    /// [`recycle`] removes nothing).
+    reg_index: AtomicU64,
+    /// What few spawns set (a name, a first-segment size): one pointer,
+    /// `None` for most, so that `ArcInner<TaskShared>` stays a small
+    /// allocation (<= 120 bytes, a 128-byte chunk: glibc's fast bins; a
+    /// 144-byte chunk goes through its sorted bins, `unlink_chunk` and
+    /// consolidation). `tests::task_struct_is_a_small_allocation`.
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarely set part of a [`TaskShared`].
+struct Extra {
     /// Set by `coroutine::Builder::name`; never changes.
-    pub name: Option<Box<str>>,
+    name: Option<Box<str>>,
     /// Usable bytes its first segment needs at least (0: the runtime's
     /// default): `coroutine::Builder::stack_size`, or room for a large
     /// closure or result.
-    pub min_first_segment: usize,
+    min_first_segment: usize,
 }
 
+fn extra(name: Option<Box<str>>, min_first_segment: usize) -> Option<Box<Extra>> {
+    if name.is_none() && min_first_segment == 0 {
+        None
+    } else {
+        Some(Box::new(Extra {
+            name,
+            min_first_segment,
+        }))
+    }
+}
+
+/// `TaskShared::owner` of a task no worker has started.
+pub(crate) const NO_OWNER: u32 = u32::MAX;
+
 /// `TaskShared::reg_index` of a task in no registry.
-const UNLISTED: usize = usize::MAX;
+const UNLISTED: u64 = u64::MAX;
 
 /// Free task structs a worker keeps for its next spawns (~170 bytes each;
 /// Go keeps 64 per P). A full list moves half to the runtime's shared
@@ -142,7 +169,7 @@ pub(crate) fn recycle(mut t: Arc<TaskShared>) {
     let Some(m) = Arc::get_mut(&mut t) else {
         return;
     };
-    m.name = None;
+    m.extra = None;
     super::worker::with_local(|l| {
         if !Arc::ptr_eq(&l.shared, &t.shared) {
             return Some(t);
@@ -176,40 +203,67 @@ pub(crate) fn recycle(mut t: Arc<TaskShared>) {
     });
 }
 
-/// A task struct for a spawn on this worker: its free list's newest, the
+/// A task struct for a spawn on worker `l`: its free list's newest, the
 /// list refilled from the runtime's shared list when empty.
-fn reuse(shared: &Arc<Shared>) -> Option<Arc<TaskShared>> {
-    super::worker::with_local(|l| {
-        if !Arc::ptr_eq(&l.shared, shared) {
-            return None;
+fn reuse(l: &Local) -> Option<Arc<TaskShared>> {
+    let shared = &l.shared;
+    let mut free = l.free_tasks.try_borrow_mut().ok()?;
+    // (The length hint keeps a spawn storm that finds both lists
+    // empty off the lock.)
+    if free.is_empty() && shared.free_tasks_len.load(Relaxed) > 0 {
+        let mut from = shared.free_tasks.lock();
+        let at = from.len().saturating_sub(FREE_TASKS / 2);
+        free.extend(from.drain(at..));
+        shared.free_tasks_len.store(from.len(), Relaxed);
+    }
+    free.pop()
+}
+
+/// Ids a thread takes from [`NEXT_ID`] at a time: a spawn takes the next
+/// one of its thread's block, so spawns on two workers do not share the
+/// counter's cache line. Ids stay unique in the process; they are ordered
+/// by spawn only among the spawns of one thread.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of ids: the next one and the end.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A new task id, unique in the process.
+#[inline]
+fn next_id() -> u64 {
+    IDS.try_with(|c| {
+        let (next, end) = c.get();
+        if next < end {
+            c.set((next + 1, end));
+            next
+        } else {
+            let b = NEXT_ID.fetch_add(ID_BLOCK, Relaxed);
+            c.set((b + 1, b + ID_BLOCK));
+            b
         }
-        let mut free = l.free_tasks.try_borrow_mut().ok()?;
-        // (The length hint keeps a spawn storm that finds both lists
-        // empty off the lock.)
-        if free.is_empty() && shared.free_tasks_len.load(Relaxed) > 0 {
-            let mut from = shared.free_tasks.lock();
-            let at = from.len().saturating_sub(FREE_TASKS / 2);
-            free.extend(from.drain(at..));
-            shared.free_tasks_len.store(from.len(), Relaxed);
-        }
-        free.pop()
     })
-    .flatten()
+    .unwrap_or_else(|_| NEXT_ID.fetch_add(1, Relaxed))
 }
 
 impl TaskShared {
     /// A task of `shared`, spawned at `at`, listed in its registry;
-    /// `name` and `min_first_segment` as [`TaskShared`]'s fields. Reuses a
-    /// struct from this worker's free list when there is one.
+    /// `name` and `min_first_segment` as [`TaskShared::name`] and
+    /// [`TaskShared::min_first_segment`]. Spawned on worker `local` (one of
+    /// `shared`'s; `None` on any other thread), it reuses a struct from
+    /// that worker's free list when there is one and is listed in that
+    /// worker's registry shard.
     pub(crate) fn new(
         shared: &Arc<Shared>,
+        local: Option<&Local>,
         at: &'static Location<'static>,
         name: Option<Box<str>>,
         min_first_segment: usize,
     ) -> Arc<TaskShared> {
-        let id = NEXT_ID.fetch_add(1, Relaxed);
+        let id = next_id();
         let born_ns = super::worker::coarse_ns();
-        let t = match reuse(shared) {
+        let t = match local.and_then(reuse) {
             Some(mut t) => {
                 let Some(m) = Arc::get_mut(&mut t) else {
                     fatal!(
@@ -229,17 +283,16 @@ impl TaskShared {
                 #[cfg(feature = "test-hooks")]
                 TASK_STRUCTS.fetch_add(1, Relaxed);
                 Arc::new(TaskShared {
-                    reg_index: AtomicUsize::new(UNLISTED),
+                    reg_index: AtomicU64::new(UNLISTED),
                     wait: WaitWord::new(),
                     spawned_at: at,
                     born_ns,
                     stack_bytes: std::sync::atomic::AtomicUsize::new(0),
-                    name,
-                    min_first_segment,
+                    extra: extra(name, min_first_segment),
                     park_state: ParkState::new(),
                     id,
-                    owner: AtomicUsize::new(usize::MAX),
-                    slot: AtomicUsize::new(usize::MAX),
+                    owner: AtomicU32::new(NO_OWNER),
+                    slot: AtomicU32::new(u32::MAX),
                     stamp: AtomicU64::new(0),
                     wait_queued: AtomicBool::new(false),
                     claim: ClaimWord::new(0),
@@ -249,8 +302,9 @@ impl TaskShared {
                 })
             }
         };
-        let i = shared.registry.insert(id, Arc::downgrade(&t));
-        t.reg_index.store(i, Relaxed);
+        let k = shared.registry.shard_for(local.map(|l| l.idx), id);
+        let place = shared.registry.insert(k, id, Arc::downgrade(&t));
+        t.reg_index.store(place, Relaxed);
         t
     }
 
@@ -264,17 +318,16 @@ impl TaskShared {
         name: Option<Box<str>>,
         min_first_segment: usize,
     ) {
-        self.reg_index = AtomicUsize::new(UNLISTED);
+        self.reg_index = AtomicU64::new(UNLISTED);
         self.wait = WaitWord::new();
         self.spawned_at = at;
         self.born_ns = born_ns;
         self.stack_bytes = std::sync::atomic::AtomicUsize::new(0);
-        self.name = name;
-        self.min_first_segment = min_first_segment;
+        self.extra = extra(name, min_first_segment);
         self.park_state = ParkState::new();
         self.id = id;
-        self.owner = AtomicUsize::new(usize::MAX);
-        self.slot = AtomicUsize::new(usize::MAX);
+        self.owner = AtomicU32::new(NO_OWNER);
+        self.slot = AtomicU32::new(u32::MAX);
         self.stamp = AtomicU64::new(0);
         self.wait_queued = AtomicBool::new(false);
         self.claim = ClaimWord::new(0);
@@ -292,6 +345,24 @@ impl TaskShared {
             self.reg_index.store(UNLISTED, Relaxed);
             self.shared.registry.remove(self.id, i);
         }
+    }
+
+    /// Its name (`coroutine::Builder::name`), if it has one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.name.as_deref())
+    }
+
+    /// Usable bytes its first segment needs at least (0: the runtime's
+    /// default): `coroutine::Builder::stack_size`, or room for a large
+    /// closure or result.
+    pub(crate) fn min_first_segment(&self) -> usize {
+        self.extra.as_ref().map_or(0, |e| e.min_first_segment)
+    }
+
+    /// Its slab slot on its owner worker.
+    #[inline]
+    pub(crate) fn slot(&self) -> usize {
+        self.slot.load(Relaxed) as usize
     }
 
     /// Ask the coroutine to stop (see `JoinHandle::cancel`): set the flag,
@@ -355,9 +426,10 @@ pub(crate) fn note_thread_stop(delta: isize) {
     }
 }
 
-/// True when the caller is a plain thread holding a stop.
-fn thread_holds_stop() -> bool {
-    current().is_none() && THREAD_STOPS.with(|c| c.get() > 0)
+/// True when the caller, a plain thread (not a coroutine: the caller
+/// knows), holds a stop.
+fn plain_thread_holds_stop() -> bool {
+    THREAD_STOPS.with(|c| c.get() > 0)
 }
 
 /// The task of the running coroutine (`None` on a plain thread or in the
@@ -530,27 +602,34 @@ impl<T> JoinSlot<T> {
     /// deadlock meanwhile (`watchdog.rs`).
     pub(crate) fn wait(&self, shared: &Shared) -> Result<T, JoinError> {
         let mut watch = None;
-        crate::coro::checkpoint(|| loop {
-            {
-                let mut s = self.state.lock();
-                if s.finished {
-                    match s.result.take() {
-                        Some(r) => return r,
-                        None => fatal!("a finished coroutine's join slot has no result"),
+        // The caller's task borrowed once (`with_current`: no reference
+        // count traffic but the waiter's own clone).
+        crate::coro::checkpoint(|| {
+            with_current(|me| loop {
+                {
+                    let mut s = self.state.lock();
+                    if s.finished {
+                        match s.result.take() {
+                            Some(r) => return r,
+                            None => fatal!("a finished coroutine's join slot has no result"),
+                        }
                     }
+                    if me.is_none() && plain_thread_holds_stop() {
+                        panic!(
+                            "JoinHandle::join on a plain thread that holds a StopTheWorld guard: \
+                             every worker is stopped, so the coroutine can never finish"
+                        );
+                    }
+                    s.waiter = Some(match me {
+                        Some(t) => Unparker::Coroutine(t.clone()),
+                        None => Unparker::Thread(std::thread::current()),
+                    });
                 }
-                if thread_holds_stop() {
-                    panic!(
-                        "JoinHandle::join on a plain thread that holds a StopTheWorld guard: \
-                         every worker is stopped, so the coroutine can never finish"
-                    );
+                match me {
+                    Some(t) => park::park_task(t, None, Wait::Join),
+                    None => watchdog::park_thread(shared, &mut watch),
                 }
-                s.waiter = Some(park::current_unparker());
-            }
-            match current() {
-                Some(t) => park::park_task(&t, None, Wait::Join),
-                None => watchdog::park_thread(shared, &mut watch),
-            }
+            })
         })
     }
 }
@@ -668,5 +747,19 @@ where
 
     fn publish(&self) {
         self.join.publish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A spawn storm (1M live coroutines) allocates one of these per
+    /// spawn: past 120 bytes its chunk leaves glibc's fast bins.
+    #[test]
+    fn task_struct_is_a_small_allocation() {
+        let arc_inner = std::mem::size_of::<super::TaskShared>() + 2 * std::mem::size_of::<usize>();
+        assert!(
+            arc_inner <= 120,
+            "ArcInner<TaskShared> is {arc_inner} bytes"
+        );
     }
 }

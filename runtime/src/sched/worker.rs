@@ -353,6 +353,12 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
         .flatten()
 }
 
+/// This thread's worker state, if it is a worker (a non-atomic reference
+/// count: callers that need it across more than one step take it once).
+pub(crate) fn local() -> Option<Rc<Local>> {
+    LOCAL.try_with(|l| l.borrow().clone()).ok().flatten()
+}
+
 /// The shared state of the runtime this thread works for.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     with_local(|l| l.shared.clone())
@@ -382,11 +388,11 @@ pub(crate) fn maybe_stamp(task: &TaskShared) {
 
 /// Put a parked task back on its worker's run queue.
 pub(crate) fn schedule(task: &Arc<TaskShared>) {
-    let owner = task.owner.load(Acquire);
+    let owner = task.owner.load(Acquire) as usize;
     maybe_stamp(task);
     let local = with_local(|l| {
         if l.idx == owner && Arc::ptr_eq(&l.shared, &task.shared) {
-            l.ready.borrow_mut().push_back(task.slot.load(Relaxed));
+            l.ready.borrow_mut().push_back(task.slot());
             true
         } else {
             false
@@ -450,7 +456,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         let remote = &shared.workers[idx].remote;
         if !remote.is_empty() {
             while let Some(t) = remote.pop() {
-                local.ready.borrow_mut().push_back(t.slot.load(Relaxed));
+                local.ready.borrow_mut().push_back(t.slot());
             }
         }
         tick = tick.wrapping_add(1);
@@ -475,7 +481,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             Some(Next::New(mut u)) => {
                 let task = u.task.clone();
                 record_latency(&local, &task);
-                let seg = match coro::first_segment(&ctx, task.min_first_segment) {
+                let seg = match coro::first_segment(&ctx, task.min_first_segment()) {
                     Ok(seg) => seg,
                     Err(e) => {
                         // Out of stack memory: this one never starts (its
@@ -492,7 +498,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 let body = u.take_body();
                 let opts = coro::StartOpts {
                     id: task.id,
-                    name: task.name.as_deref(),
+                    name: task.name(),
                     // Its join slot: what the coroutine's end touches.
                     hint: Arc::as_ptr(&body).cast::<()>() as usize,
                 };
@@ -500,8 +506,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 let st = coro::start(seg, opts, task.clone(), move || body.run());
                 task.stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
-                task.slot.store(slot, Relaxed);
-                task.owner.store(idx, Release);
+                if slot >= u32::MAX as usize {
+                    fatal!("worker {idx}: slab slot {slot} does not fit a task's 32 bits");
+                }
+                task.slot.store(slot as u32, Relaxed);
+                task.owner.store(idx as u32, Release);
                 ctx.wc().started.add(1);
                 debug_assert_coroutines(&local, &slab);
                 prefer_new = run_slice(&local, &mut slab, slot);
