@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Instructions per rendezvous ping-pong round trip (runtime/examples/
-# pingpong.rs), this tree vs a base commit, under callgrind: the
-# deterministic figure behind docs/sync.md's ping-pong table (wall times
-# on a shared machine drift; instruction counts do not).
+# pingpong.rs) or per yield (runtime/examples/yieldloop.rs: two
+# coroutines yielding to each other), this tree vs a base commit, under
+# callgrind: the deterministic figure behind docs/sync.md's ping-pong
+# table and docs/benchmarks.md's switch figures (wall times on a shared
+# machine drift; instruction counts do not).
 #
-#   bench/select/callgrind.sh [--base REV] [--workers W] [--n N]
+#   bench/select/callgrind.sh [--base REV|none] [--workers W] [--n N]
+#                             [--example pingpong|yieldloop]
 #
 #   --base REV   the commit to compare with (default: the commit before
 #                the select rewrite, db550b0); the example is copied into
-#                its tree, so both binaries have the same shape
+#                its tree, so both binaries have the same shape; `none`:
+#                this tree only
 #   --workers W  runtime workers (default 1)
-#   --n N        round trips of the shorter run (default 20000)
+#   --n N        round trips (yields per coroutine) of the shorter run
+#                (default 20000)
+#   --example E  pingpong (default) or yieldloop
 #
 # A figure is (I(2N) - I(N)) / N on the busiest thread (the worker): the
-# difference cancels start-up and shutdown. Needs valgrind
+# difference cancels start-up and shutdown; for yieldloop it is divided by
+# 2 more (N more yields of each of the two coroutines). Needs valgrind
 # (`apt-get install valgrind`); without it, prints that it skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,11 +28,13 @@ ROOT=$(cd ../.. && pwd)
 BASE=db550b0
 W=1
 N=20000
+EX=pingpong
 while [ $# -gt 0 ]; do
     case "$1" in
         --base) BASE="$2"; shift 2 ;;
         --workers) W="$2"; shift 2 ;;
         --n) N="$2"; shift 2 ;;
+        --example) EX="$2"; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -33,15 +42,22 @@ if ! command -v valgrind >/dev/null 2>&1; then
     echo "skipped: valgrind not installed (apt-get install valgrind)"
     exit 0
 fi
+case "$EX" in
+    pingpong) WHAT="round trip"; DIV=1 ;;
+    yieldloop) WHAT="yield"; DIV=2 ;;
+    *) echo "unknown example $EX (pingpong, yieldloop)" >&2; exit 2 ;;
+esac
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-bench-select}
-(cd "$ROOT" && cargo build --release -q -p bamboo --example pingpong)
-NEW=$CARGO_TARGET_DIR/release/examples/pingpong
+(cd "$ROOT" && cargo build --release -q -p bamboo --example "$EX")
+NEW=$CARGO_TARGET_DIR/release/examples/$EX
 BASEDIR=$(mktemp -d)
 trap 'rm -rf "$BASEDIR"' EXIT
-git -C "$ROOT" archive "$BASE" | tar -x -C "$BASEDIR"
-cp "$ROOT/runtime/examples/pingpong.rs" "$BASEDIR/runtime/examples/"
-(cd "$BASEDIR" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR/base cargo build --release -q -p bamboo --example pingpong)
-OLD=$CARGO_TARGET_DIR/base/release/examples/pingpong
+if [ "$BASE" != none ]; then
+    git -C "$ROOT" archive "$BASE" | tar -x -C "$BASEDIR"
+    cp "$ROOT/runtime/examples/$EX.rs" "$BASEDIR/runtime/examples/"
+    (cd "$BASEDIR" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR/base cargo build --release -q -p bamboo --example "$EX")
+    OLD=$CARGO_TARGET_DIR/base/release/examples/$EX
+fi
 
 # Instructions of the busiest thread of one run.
 count() {
@@ -54,10 +70,16 @@ per_rt() {
     local a b
     a=$(count "$1" "$N")
     b=$(count "$1" $((2 * N)))
-    echo $(((b - a) / N))
+    echo $(((b - a) / (N * DIV)))
 }
-o=$(per_rt "$OLD")
 n=$(per_rt "$NEW")
-echo "| instructions per round trip ($W worker(s)) | base $(git -C "$ROOT" rev-parse --short "$BASE") | this tree $(git -C "$ROOT" rev-parse --short HEAD) | new/base |"
+if [ "$BASE" = none ]; then
+    echo "| instructions per $WHAT ($W worker(s)) | this tree $(git -C "$ROOT" rev-parse --short HEAD) |"
+    echo "|---|---|"
+    echo "| $EX | $n |"
+    exit 0
+fi
+o=$(per_rt "$OLD")
+echo "| instructions per $WHAT ($W worker(s)) | base $(git -C "$ROOT" rev-parse --short "$BASE") | this tree $(git -C "$ROOT" rev-parse --short HEAD) | new/base |"
 echo "|---|---|---|---|"
-echo "| ping-pong | $o | $n | $(awk -v o="$o" -v n="$n" 'BEGIN { printf "%.2f", n/o }') |"
+echo "| $EX | $o | $n | $(awk -v o="$o" -v n="$n" 'BEGIN { printf "%.2f", n/o }') |"
