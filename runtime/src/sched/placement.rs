@@ -69,7 +69,9 @@ const NEW_FIRST_EVERY: u64 = 8;
 /// deque, so spawns from plain threads are not starved by a local deque
 /// that never empties (Go's `schedule` checks its global queue every 61st
 /// tick for the same reason). A prime, so it never falls into step with
-/// [`NEW_FIRST_EVERY`].
+/// [`NEW_FIRST_EVERY`] (a power of two: its test is a mask). The test for
+/// 61 compiles to a multiply and a compare, no division, and runs only on
+/// picks that look for unstarted coroutines, so it stays 61.
 const INJECTOR_FIRST_EVERY: u64 = 61;
 
 /// Where [`place`] put a new coroutine.
@@ -162,7 +164,7 @@ pub(super) fn yield_at_once(local: &Local) -> bool {
     // registered socket and any unstarted coroutine elsewhere (lone or
     // not) sends the yield through the loop.
     let alone = super::worker::nothing_queued(local)
-        && local.timers.borrow().is_empty()
+        && !super::worker::timers_armed(local)
         && !s.workers[local.idx].poller.has_sockets()
         && s.stealers.iter().all(|st| st.is_empty());
     if alone {
@@ -176,15 +178,16 @@ pub(super) fn yield_at_once(local: &Local) -> bool {
 
 thread_local! {
     /// Whether other coroutines were ready on this thread's worker when
-    /// its current slice began ([`note_slice`]): lets `yield_now` suspend
+    /// its current slice began ([`pop_ready`], [`note_slice`]): lets `yield_now` suspend
     /// at once, without the full test of [`yield_at_once`], in the common
     /// case of a worker with a run queue. A hint: false only sends the
     /// yield to that test.
     static OTHERS_READY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Before a slice: note for [`others_were_ready`] whether it starts with
-/// other coroutines ready here.
+/// Before a slice that was not picked by [`pop_ready`] (a new coroutine):
+/// note for [`others_were_ready`] whether it starts with other coroutines
+/// ready here.
 #[inline(always)]
 pub(super) fn note_slice(local: &Local) {
     let others = !local.ready.borrow().is_empty();
@@ -198,7 +201,41 @@ pub(super) fn others_were_ready() -> bool {
     OTHERS_READY.with(Cell::get)
 }
 
+/// The next ready coroutine's slot and how many stay queued behind it,
+/// noted for [`others_were_ready`] in the same borrow of the queue (the
+/// slice that follows begins with them ready).
+#[inline(always)]
+pub(super) fn pop_ready(local: &Local) -> Option<(usize, usize)> {
+    let mut ready = local.ready.borrow_mut();
+    let slot = ready.pop_front()?;
+    let left = ready.len();
+    OTHERS_READY.with(|c| c.set(left != 0));
+    Some((slot, left))
+}
+
+/// What the worker runs next: the head of its ready queue on most picks,
+/// inlined into the loop; [`pick_slow`] for the rest (just yielded with
+/// something unstarted here or in the injector, a pick where unstarted
+/// coroutines go first, or nothing ready). A yield with nothing
+/// unstarted to prefer is an ordinary pick.
+#[inline(always)]
 pub(super) fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
+    let prefer_new =
+        prefer_new && !(local.unstarted.is_empty() && local.shared.injector.is_empty());
+    if !prefer_new && !tick.is_multiple_of(NEW_FIRST_EVERY) {
+        if let Some((slot, left)) = pop_ready(local) {
+            return Some(Next::Ready(slot, left));
+        }
+    }
+    pick_slow(local, tick, prefer_new)
+}
+
+/// The rest of [`pick`]: after a yield, anything unstarted here or in the
+/// injector first; every [`NEW_FIRST_EVERY`]th pick unstarted before
+/// ready; else ready, then unstarted (from the handoff, the deque, the
+/// injector, or stolen).
+#[inline(never)]
+fn pick_slow(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
     if prefer_new {
         // Just yielded: anything unstarted here or in the injector first,
         // without going as far as stealing.
@@ -211,7 +248,7 @@ pub(super) fn pick(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
             return Some(Next::New(u));
         }
     }
-    let ready = || local.ready.borrow_mut().pop_front().map(Next::Ready);
+    let ready = || pop_ready(local).map(|(slot, left)| Next::Ready(slot, left));
     let new = || find_unstarted(local, tick).map(Next::New);
     if tick.is_multiple_of(NEW_FIRST_EVERY) {
         new().or_else(ready)
@@ -238,7 +275,15 @@ pub(super) fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
     }
     let n = shared.stealers.len();
     (1..n)
-        .map(|k| (local.idx + k) % n)
+        // idx + k < 2n: a compare, not the division `%` compiles to.
+        .map(|k| {
+            let j = local.idx + k;
+            if j >= n {
+                j - n
+            } else {
+                j
+            }
+        })
         .filter(|&k| stealable(local, k))
         .find_map(|k| {
             let st = &shared.stealers[k];

@@ -96,10 +96,9 @@ fn drain(local: &Local, slab: &mut Slab) {
             local.ready.borrow_mut().push_back(t.slot());
         }
         poll_now(local, Some(std::time::Duration::ZERO));
-        let next = local.ready.borrow_mut().pop_front();
-        if let Some(slot) = next {
+        if let Some((slot, left)) = super::placement::pop_ready(local) {
             idle_since = None;
-            run_slice(local, slab, slot);
+            run_slice(local, slab, slot, left);
             continue;
         }
         let timer = local.timers.borrow().next_deadline();

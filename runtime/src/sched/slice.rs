@@ -62,7 +62,8 @@ impl Slab {
 }
 
 pub(super) enum Next {
-    Ready(usize),
+    /// A ready coroutine's slot, and how many stay queued behind it.
+    Ready(usize, usize),
     New(Unstarted),
 }
 
@@ -93,13 +94,15 @@ const PREFETCH_BATCH: usize = 8;
 /// (`Local::prefetched` counts those still ahead), and every slice asks
 /// for the task and stack lines of the next one, whose state is there by
 /// then. Only hints: a stale count costs a few prefetches, nothing else.
+/// `queued` is the ready queue's length as the slice begins (the caller
+/// has just looked): a queue of 0 or 1 needs no borrow.
 #[inline(always)]
-fn prefetch_next(local: &Local, slab: &Slab) {
-    let ready = local.ready.borrow();
-    if ready.len() < 2 {
+fn prefetch_next(local: &Local, slab: &Slab, queued: usize) {
+    if queued < 2 {
         local.prefetched.set(0);
         return;
     }
+    let ready = local.ready.borrow();
     let ahead = local.prefetched.get();
     if ahead <= 1 {
         let n = ready.len().min(PREFETCH_BATCH + 1);
@@ -117,7 +120,10 @@ fn prefetch_next(local: &Local, slab: &Slab) {
     }
 }
 
-/// Run one slice of a coroutine; true when it yielded.
+/// Run one slice of a coroutine; true when it yielded. `queued`: the
+/// ready queue's length as it begins; the caller has noted for
+/// `placement::others_were_ready` whether it is 0 (`placement::pop_ready`,
+/// `placement::note_slice`).
 ///
 /// The coroutine stays in its slab slot while it runs: nothing a coroutine
 /// can reach touches the slab (it is a local of the worker loop).
@@ -126,8 +132,8 @@ fn prefetch_next(local: &Local, slab: &Slab) {
 /// instructions per slice (callgrind, a yield loop on one worker), about
 /// 5% of a yield.
 #[inline(always)]
-pub(super) fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
-    prefetch_next(local, slab);
+pub(super) fn run_slice(local: &Local, slab: &mut Slab, slot: usize, queued: usize) -> bool {
+    prefetch_next(local, slab, queued);
     let Some(entry) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
         fatal!(
             "worker {}: run queue names empty slot {slot} (slab has {} entries, {} live)",
@@ -153,7 +159,6 @@ pub(super) fn run_slice(local: &Local, slab: &mut Slab, slot: usize) -> bool {
     record_latency(local, task);
     let wc = local.ctx.wc();
     wc.switches.add(1);
-    super::placement::note_slice(local);
     match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);

@@ -132,10 +132,6 @@ impl Timers {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
     pub(crate) fn clear(&mut self) {
         self.heap.clear();
     }

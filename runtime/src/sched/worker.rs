@@ -36,7 +36,7 @@ use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
 use super::monitor::MonitorWake;
-use super::placement::{pick, stealable, watching_lone};
+use super::placement::{note_slice, pick, stealable, watching_lone};
 use super::poller::{LocalPoll, PollerShared};
 use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
@@ -65,8 +65,11 @@ const SPIN_ROUNDS: u32 = 16;
 const SPIN_PAUSES: u32 = 24;
 
 /// A busy worker polls its sockets (without waiting) once per this many
-/// slices (Go's scheduler checks the netpoller every 61 schedule ticks).
-const POLL_EVERY: u64 = 61;
+/// slices (Go's scheduler checks the netpoller every 61 schedule ticks; a
+/// power of two here, so the test is a mask, not a multiply: nothing
+/// else in the loop needs to stay out of step with it).
+const POLL_EVERY: u64 = 64;
+const _: () = assert!(POLL_EVERY.is_power_of_two() && shrink::CHECK_EVERY.is_power_of_two());
 
 /// Shared state of one worker.
 pub(crate) struct WorkerShared {
@@ -445,6 +448,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     // After a yield, coroutines that have not started go first: yielding
     // lets *every* other coroutine run, as in Go.
     let mut prefer_new = false;
+    let me = &shared.workers[idx];
     loop {
         if shared.stw.stops(idx) {
             shared.stopped_here(&ctx);
@@ -453,17 +457,14 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             break;
         }
         fire_timers(&local, &mut due);
-        let remote = &shared.workers[idx].remote;
-        if !remote.is_empty() {
-            while let Some(t) = remote.pop() {
-                local.ready.borrow_mut().push_back(t.slot());
-            }
+        if !me.remote.is_empty() {
+            take_remote(&local, me);
         }
         tick = tick.wrapping_add(1);
-        if tick.is_multiple_of(POLL_EVERY) && shared.workers[idx].poller.has_sockets() {
+        if tick & (POLL_EVERY - 1) == 0 && me.poller.has_sockets() {
             poll_now(&local, Some(std::time::Duration::ZERO));
         }
-        if tick.is_multiple_of(shrink::CHECK_EVERY) && shrink.pending(&local.parked_since_pass) {
+        if tick & (shrink::CHECK_EVERY - 1) == 0 && shrink.pending(&local.parked_since_pass) {
             shrink.tick_busy(
                 &local.parked_since_pass,
                 &mut slab,
@@ -472,7 +473,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             );
         }
         match pick(&local, tick, prefer_new) {
-            Some(Next::Ready(slot)) => prefer_new = run_slice(&local, &mut slab, slot),
+            Some(Next::Ready(slot, left)) => prefer_new = run_slice(&local, &mut slab, slot, left),
             Some(Next::New(u)) if u.task.cancel_requested() => {
                 // Cancelled before it started: it never starts (dropping it
                 // completes its join slot as cancelled).
@@ -513,10 +514,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 task.owner.store(idx as u32, Release);
                 ctx.wc().started.add(1);
                 debug_assert_coroutines(&local, &slab);
-                prefer_new = run_slice(&local, &mut slab, slot);
+                note_slice(&local);
+                let queued = local.ready.borrow().len();
+                prefer_new = run_slice(&local, &mut slab, slot, queued);
             }
             None => {
-                let me = &shared.workers[idx];
                 me.looking.store(true, SeqCst);
                 idle(&local, &mut || {
                     shrink.tick(
@@ -555,12 +557,31 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     coro::set_ctx(None);
 }
 
-/// Between two slices: one test when no timer is armed (the common case
-/// of a busy worker), the heap only when there is one.
+/// Between two slices: one load when no timer is armed (the common case
+/// of a busy worker), the heap only when there is one. The load is of the
+/// heap's length mirror (`WorkerShared::timers_pending`, written whenever
+/// the heap grows or fires), not a borrow of the heap: it may say "armed"
+/// for a heap cleared without it (the shutdown's drain), never "empty" for
+/// one that is not.
 #[inline(always)]
 pub(super) fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
-    if !local.timers.borrow().is_empty() {
+    if timers_armed(local) {
         fire_due_timers(local, due);
+    }
+}
+
+/// Timers on this worker's heap, by its mirror (see [`fire_timers`]).
+#[inline(always)]
+pub(super) fn timers_armed(local: &Local) -> bool {
+    local.shared.workers[local.idx].timers_pending.load(Relaxed) != 0
+}
+
+/// Move the wake-ups other threads queued for this worker to its ready
+/// queue (out of the loop's line: a loop with none pays one test).
+#[inline(never)]
+fn take_remote(local: &Local, me: &WorkerShared) {
+    while let Some(t) = me.remote.pop() {
+        local.ready.borrow_mut().push_back(t.slot());
     }
 }
 
