@@ -14,6 +14,7 @@
 
 use super::*;
 
+#[inline(always)]
 pub(super) fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
         c.set_seg(st.seg);
@@ -31,6 +32,7 @@ pub(super) fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
     });
 }
 
+#[inline(always)]
 pub(super) fn leave<R, T>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
         st.seg = c.seg.get();
@@ -109,7 +111,9 @@ pub(crate) fn interrupt_requested() -> bool {
     })
 }
 
-/// Run a coroutine until it yields, parks or finishes.
+/// Run a coroutine until it yields, parks or finishes. Inlined, with
+/// `enter` and `leave`, into its one caller (the worker's slice).
+#[inline(always)]
 pub(crate) fn resume<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) -> Outcome<R> {
     enter(st);
     let r = st.co.resume(());
