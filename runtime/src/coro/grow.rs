@@ -176,7 +176,7 @@ fn preempt_yield() {
         // Acquire: pairs with `Preempter::request` (see there).
         c.bound.flags.fetch_and(!PREEMPT, Acquire);
         c.sync_guard();
-        !c.unwinding.get() && !c.on_system.get() && !c.yielder.get().is_null()
+        !c.unwinding.get() && !c.on_system.get() && !c.ident.get().is_null()
     });
     if can {
         suspend(Suspend::Preempt);

@@ -107,22 +107,13 @@ impl SegState {
 struct Cur {
     seg: Cell<SegState>,
     spare: Cell<Option<Segment>>,
-    yielder: Cell<*const CoYielder>,
-    /// The running coroutine's task (the scheduler's payload), borrowed
-    /// from its `CoroState` (which owns the `Arc` and outlives every slice);
-    /// null when none. `task_type` is the payload's type, so that
-    /// [`current_task`] can check it and stay safe for any caller.
-    task: Cell<*const ()>,
-    task_type: Cell<Option<TypeId>>,
-    /// The running coroutine's id (0 when none); read by the SIGSEGV
-    /// handler. `Cur` has no field that needs dropping, so this
-    /// thread-local is a plain TLS slot: no lazy destructor registration,
-    /// safe to read in a signal handler.
-    id: Cell<u64>,
-    /// The running coroutine's name (bytes, length; null when unnamed),
-    /// for the overflow report: it points into the task, which outlives
-    /// every slice of the coroutine.
-    name: Cell<(*const u8, usize)>,
+    /// The running coroutine's identity (id, name, task, interrupt flag,
+    /// yielder; see [`Ident`]), in its `CoroState`; null when none runs.
+    /// One pointer, so a switch writes one word for all of it. Read by the
+    /// SIGSEGV handler: `Cur` has no field that needs dropping, so this
+    /// thread-local is a plain TLS slot (no lazy destructor registration,
+    /// safe to read in a signal handler).
+    ident: Cell<*const Ident>,
     /// `grow`'s bound and why it may be poisoned (see [`Bound`]).
     bound: Bound,
     /// Poison mode, `max_stack` and this worker's counters, copied from the
@@ -132,16 +123,10 @@ struct Cur {
     counters: Cell<*const WorkerCounters>,
     on_system: Cell<bool>,
     unwinding: Cell<bool>,
-    /// The running coroutine's interrupt flag (null when none): points into
-    /// the task its `CoroState` owns; set by `enter`, cleared by `leave`.
-    interrupt: Cell<*const AtomicBool>,
     /// The stack pointer `suspend` recorded just before its switch (0: the
     /// coroutine did not suspend); `leave` moves it to the `CoroState`,
     /// where the shrink pass reads it (`shrink.rs`).
     suspend_sp: Cell<usize>,
-    /// Set by `enter` for the one slice that delivers a shutdown: the
-    /// coroutine's suspend point then unwinds with [`ShutdownUnwind`].
-    cancel: Cell<bool>,
     /// This worker's system stack (top, bottom), 0s off a worker; for the
     /// overflow report, which cannot touch the `Rc` of the context.
     sys: Cell<(usize, usize)>,
@@ -160,11 +145,7 @@ thread_local! {
         Cur {
             seg: Cell::new(SegState::OFF),
             spare: Cell::new(None),
-            yielder: Cell::new(std::ptr::null()),
-            task: Cell::new(std::ptr::null()),
-            task_type: Cell::new(None),
-            id: Cell::new(0),
-            name: Cell::new((std::ptr::null(), 0)),
+            ident: Cell::new(std::ptr::null()),
             bound: Bound {
                 guard: AtomicUsize::new(0),
                 flags: AtomicU8::new(0),
@@ -174,9 +155,7 @@ thread_local! {
             counters: Cell::new(std::ptr::null()),
             on_system: Cell::new(false),
             unwinding: Cell::new(false),
-            interrupt: Cell::new(std::ptr::null()),
             suspend_sp: Cell::new(0),
-            cancel: Cell::new(false),
             sys: Cell::new((0, 0)),
         }
     };
@@ -545,23 +524,21 @@ pub(crate) struct CoroState<R, T> {
     co: Co<R>,
     seg: SegState,
     spare: Option<Segment>,
-    yielder: *const CoYielder,
-    id: u64,
-    /// Its interrupt flag is `task.interrupt_flag()` (not cached here:
-    /// every byte of this struct is paid once per parked coroutine).
+    /// What `CUR` points to while it runs (its id, name, task, interrupt
+    /// flag, yielder and shutdown state).
+    ident: Ident,
     task: Arc<T>,
     /// Where it last suspended and its shrink mark, in one word
     /// (`shrink.rs`).
     suspended: Suspended,
-    name: (*const u8, usize),
-    /// Shutdown: `Requested` until the next slice delivers it, then
-    /// `Delivered` (a coroutine gets the shutdown unwind once; later
-    /// suspends, in its destructors, wait for real).
-    cancel: Cancel,
     /// `StartOpts::hint`.
     hint: usize,
 }
 
+/// A coroutine's shutdown state (`Ident::cancel`): `Requested` until its
+/// suspend point next returns and delivers it, then `Delivered` (a
+/// coroutine gets the shutdown unwind once; later suspends, in its
+/// destructors, wait for real).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cancel {
     No,
@@ -582,8 +559,8 @@ pub(crate) fn is_shutdown_unwind(p: &(dyn std::any::Any + Send)) -> bool {
 /// its suspend point raises [`ShutdownUnwind`]. False when it was asked
 /// before.
 pub(crate) fn request_cancel<R, T>(st: &mut CoroState<R, T>) -> bool {
-    if st.cancel == Cancel::No {
-        st.cancel = Cancel::Requested;
+    if st.ident.cancel.get() == Cancel::No {
+        st.ident.cancel.set(Cancel::Requested);
         true
     } else {
         false
@@ -665,19 +642,25 @@ pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
     };
     let top = seg.top();
     let co = Co::with_stack(FirstSegment(seg), move |y: &CoYielder, ()| {
-        CUR.with(|c| c.yielder.set(y as *const CoYielder));
+        set_yielder(y);
         body()
     });
+    let ident = Ident {
+        id,
+        name,
+        task: Arc::as_ptr(&task).cast(),
+        task_type: TypeId::of::<T>(),
+        interrupt: task.interrupt_flag(),
+        yielder: Cell::new(std::ptr::null()),
+        cancel: Cell::new(Cancel::No),
+    };
     let st = CoroState {
         co,
         seg: state,
         spare: None,
-        yielder: std::ptr::null(),
-        id,
+        ident,
         task,
         suspended: Suspended::NEVER,
-        name,
-        cancel: Cancel::No,
         hint: opts.hint,
     };
     // SAFETY: `top` is the top of the first segment `co` was just built on.
@@ -699,7 +682,7 @@ fn finish_state<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) -> Arc<T> {
     if st.seg.chain != seg.bytes() {
         fatal!(
             "coroutine {} finished with {} chain bytes, first segment {:#x}..{:#x} has {}",
-            st.id,
+            st.ident.id,
             st.seg.chain,
             seg.bottom(),
             seg.top(),
@@ -714,14 +697,14 @@ fn finish_state<R, T>(ctx: &StackCtx, mut st: CoroState<R, T>) -> Arc<T> {
 /// give back its segments; its task comes back.
 pub(crate) fn destroy<R, T: Interruptible + 'static>(ctx: &StackCtx, st: CoroBox<R, T>) -> Arc<T> {
     let mut st = st.into_inner();
-    if !st.co.done() && st.cancel == Cancel::Delivered {
+    if !st.co.done() && st.ident.cancel.get() == Cancel::Delivered {
         // Suspended again after the shutdown's unwind reached it: inside a
         // destructor (or after catching that unwind). A forced unwind would
         // throw inside that destructor, an abort without a word.
         fatal!(
             "coroutine {} waits in a destructor during runtime shutdown, for something no \
              other coroutine will ever do (every one left is waiting too)",
-            st.id
+            st.ident.id
         );
     }
     if !st.co.done() {
@@ -803,6 +786,6 @@ pub(crate) use switch::{
     coroutine_running, current_id, current_task, interrupt_requested, is_force_unwinding,
     report_info, resume, suspend_park, suspend_yield, with_current_task,
 };
-use switch::{enter, leave, suspend};
+use switch::{enter, leave, set_yielder, suspend, Ident};
 pub use system::system_stack;
 pub(crate) use system::{install_panic_hook, system_stack_dyn};

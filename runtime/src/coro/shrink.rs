@@ -138,29 +138,29 @@ pub(crate) fn shrink<R, T>(st: &mut CoroState<R, T>) -> Shrink {
     if running != 0 {
         fatal!(
             "shrinking coroutine {} while coroutine {running} runs on its worker",
-            st.id
+            st.ident.id
         );
     }
     if st.co.done() || sp == 0 {
         return Shrink::Done(0);
     }
     let Some(bottom) = st.seg.seg_bottom.map(NonZeroUsize::get) else {
-        fatal!("parked coroutine {} is on no segment", st.id);
+        fatal!("parked coroutine {} is on no segment", st.ident.id);
     };
     let top = bottom + stack_bytes(st.seg.class);
     if !(bottom..top).contains(&sp) {
         fatal!(
             "parked coroutine {} saved sp {sp:#x} outside its segment {bottom:#x}..{top:#x}",
-            st.id
+            st.ident.id
         );
     }
-    let mut bytes = give_back(st.id, bottom, sp.saturating_sub(SHRINK_MARGIN));
+    let mut bytes = give_back(st.ident.id, bottom, sp.saturating_sub(SHRINK_MARGIN));
     let alt = st.seg.alt;
     if let Some(ab) = alt.bottom {
-        bytes += give_back(st.id, ab.get(), alt.top);
+        bytes += give_back(st.ident.id, ab.get(), alt.top);
     }
     if let Some(s) = &st.spare {
-        bytes += give_back(st.id, s.bottom(), s.top());
+        bytes += give_back(st.ident.id, s.bottom(), s.top());
     }
     Shrink::Done(bytes)
 }

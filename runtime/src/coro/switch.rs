@@ -14,21 +14,61 @@
 
 use super::*;
 
+/// Who the running coroutine is, for the code it runs and the SIGSEGV
+/// handler: a field of its `CoroState`, which stays put while it runs
+/// (in its first segment's header, or on the worker's stack for a
+/// `destroy`), so `enter` stores one pointer to it in `CUR` and `leave`
+/// one null, instead of a word per item. Fixed for the coroutine's life
+/// but for `yielder` (set by its body as it starts) and `cancel`.
+pub(super) struct Ident {
+    pub(super) id: u64,
+    /// Its name (bytes, length; null when unnamed), for the overflow
+    /// report: it points into the task, which outlives the coroutine.
+    pub(super) name: (*const u8, usize),
+    /// Its task (the scheduler's payload): `Arc::as_ptr` of the state's
+    /// `task`, which owns it; `task_type` is the payload's type, so that
+    /// [`current_task`] can check it and stay safe for any caller.
+    pub(super) task: *const (),
+    pub(super) task_type: TypeId,
+    /// Its interrupt flag, in that task.
+    pub(super) interrupt: *const AtomicBool,
+    /// Its `Yielder`, in its root frame (null until its body starts).
+    pub(super) yielder: Cell<*const CoYielder>,
+    /// Its shutdown state (see [`Cancel`]): delivered by [`suspend`] as
+    /// it returns.
+    pub(super) cancel: Cell<Cancel>,
+}
+
+/// Run `f` with the running coroutine's identity (`None` when none runs
+/// here). `f` must not switch (the identity is the slice's).
+#[inline(always)]
+fn with_ident<R>(f: impl FnOnce(Option<&Ident>) -> R) -> R {
+    let p = CUR.with(|c| c.ident.get());
+    // SAFETY: a non-null `CUR.ident` was set by `enter` to the `Ident` of
+    // the coroutine running on this thread, inside its `CoroState`, which
+    // neither moves nor is dropped until `leave` (on this thread, after
+    // the coroutine gave control back) clears the pointer; every caller
+    // runs inside that coroutine (or is the SIGSEGV handler interrupting
+    // it), and the reference does not outlive `f`, which does not switch.
+    // Only the `Cell`s in it are written, through `&`; the worker's
+    // `&mut CoroState` is not used for anything but `co` until `leave`.
+    f(unsafe { p.as_ref() })
+}
+
+/// Called by a coroutine's body as it starts: its `Yielder`.
+pub(super) fn set_yielder(y: &CoYielder) {
+    with_ident(|id| match id {
+        Some(id) => id.yielder.set(y as *const CoYielder),
+        None => fatal!("a coroutine started without its identity in CUR"),
+    })
+}
+
 #[inline(always)]
 pub(super) fn enter<R, T: Interruptible + 'static>(st: &mut CoroState<R, T>) {
     CUR.with(|c| {
         c.set_seg(st.seg);
         c.spare.set(st.spare.take());
-        c.yielder.set(st.yielder);
-        c.id.set(st.id);
-        c.task.set(Arc::as_ptr(&st.task).cast());
-        c.task_type.set(Some(TypeId::of::<T>()));
-        c.interrupt.set(st.task.interrupt_flag());
-        c.name.set(st.name);
-        if st.cancel == Cancel::Requested {
-            st.cancel = Cancel::Delivered;
-            c.cancel.set(true);
-        }
+        c.ident.set(&st.ident);
     });
 }
 
@@ -38,14 +78,9 @@ pub(super) fn leave<R, T>(st: &mut CoroState<R, T>) {
         st.seg = c.seg.get();
         c.set_seg(SegState::OFF);
         st.spare = c.spare.take();
-        st.yielder = c.yielder.replace(std::ptr::null());
         // A fresh record (mark `Ran`): it has run since any pass looked.
         st.suspended = Suspended::at(c.suspend_sp.replace(0));
-        c.task.set(std::ptr::null());
-        c.id.set(0);
-        c.interrupt.set(std::ptr::null());
-        c.name.set((std::ptr::null(), 0));
-        c.cancel.set(false);
+        c.ident.set(std::ptr::null());
     });
 }
 
@@ -53,11 +88,10 @@ pub(super) fn leave<R, T>(st: &mut CoroState<R, T>) {
 /// task is a `T` (`None` on a plain thread or in the scheduler loop).
 #[inline]
 pub(crate) fn current_task<T: Send + Sync + 'static>() -> Option<Arc<T>> {
-    let (p, ty) = CUR.with(|c| (c.task.get(), c.task_type.get()));
-    if p.is_null() || ty != Some(TypeId::of::<T>()) {
-        return None;
-    }
-    let p = p.cast::<T>();
+    let p = with_ident(|id| {
+        id.filter(|id| id.task_type == TypeId::of::<T>())
+            .map(|id| id.task.cast::<T>())
+    })?;
     // SAFETY: `p` came from `Arc::<T>::as_ptr` (the type id matches) on the
     // `Arc` owned by the running coroutine's `CoroState`, which stays in
     // its worker's slab (alive) for as long as the coroutine runs; we add
@@ -75,8 +109,11 @@ pub(crate) fn current_task<T: Send + Sync + 'static>() -> Option<Arc<T>> {
 pub(crate) fn with_current_task<T: Send + Sync + 'static, R>(
     f: impl FnOnce(Option<&Arc<T>>) -> R,
 ) -> R {
-    let (p, ty) = CUR.with(|c| (c.task.get(), c.task_type.get()));
-    let task = (!p.is_null() && ty == Some(TypeId::of::<T>())).then(|| {
+    let p = with_ident(|id| {
+        id.filter(|id| id.task_type == TypeId::of::<T>())
+            .map(|id| id.task)
+    });
+    let task = p.map(|p| {
         // SAFETY: `p` came from `Arc::<T>::as_ptr` (the type id matches) on
         // the `Arc` owned by the running coroutine's `CoroState`. That
         // strong count outlives every frame of the coroutine, this one
@@ -95,20 +132,16 @@ pub(crate) fn with_current_task<T: Send + Sync + 'static, R>(
 /// here is possible (not on the system stack, not already being unwound).
 #[inline]
 pub(crate) fn interrupt_requested() -> bool {
-    CUR.with(|c| {
-        let p = c.interrupt.get();
-        if p.is_null() {
-            return false;
-        }
-        // SAFETY: `p` points into the task `Arc` owned by the running
-        // coroutine's `CoroState` (set by `enter`, cleared by `leave`); that
-        // state lives in its worker's slab for as long as the coroutine
-        // runs, so the flag is alive here.
-        let requested = unsafe { (*p).load(std::sync::atomic::Ordering::Relaxed) };
-        // The flag first: it is almost never set, so a check point tests
-        // one pointer and one byte.
-        requested && !c.on_system.get() && !c.unwinding.get()
-    })
+    let Some(p) = with_ident(|id| id.map(|id| id.interrupt)) else {
+        return false;
+    };
+    // SAFETY: `interrupt` points into the task `Arc` owned by the running
+    // coroutine's `CoroState`, which lives in its worker's slab for as
+    // long as the coroutine runs, so the flag is alive here.
+    let requested = unsafe { (*p).load(std::sync::atomic::Ordering::Relaxed) };
+    // The flag first: it is almost never set, so a check point tests
+    // one pointer and one byte.
+    requested && CUR.with(|c| !c.on_system.get() && !c.unwinding.get())
 }
 
 /// Run a coroutine until it yields, parks or finishes. Inlined, with
@@ -135,13 +168,14 @@ pub(crate) fn is_force_unwinding() -> bool {
 /// stack).
 #[inline]
 pub(crate) fn coroutine_running() -> bool {
-    current_id() != 0
+    CUR.with(|c| !c.ident.get().is_null())
 }
 
 /// Id of the running coroutine, 0 if none. Async-signal-safe enough for the
-/// SIGSEGV handler: one thread-local `Cell` load.
+/// SIGSEGV handler: a thread-local `Cell` load and one from the state it
+/// points to.
 pub(crate) fn current_id() -> u64 {
-    CUR.with(|c| c.id.get())
+    with_ident(|id| id.map_or(0, |id| id.id))
 }
 
 /// What the overflow report says about the running coroutine: its name
@@ -149,12 +183,11 @@ pub(crate) fn current_id() -> u64 {
 /// Async-signal-safe: plain thread-local `Cell` loads.
 pub(crate) fn report_info() -> (&'static [u8], usize, usize) {
     CUR.with(|c| {
-        let (p, n) = c.name.get();
+        let (p, n) = with_ident(|id| id.map_or((std::ptr::null(), 0), |id| id.name));
         let name: &'static [u8] = if p.is_null() {
             &[]
         } else {
-            // SAFETY: set by `enter` from a name the running coroutine's
-            // task owns (`StartOpts::name`); the task outlives every slice,
+            // SAFETY: a name the running coroutine's task owns (`StartOpts::name`); the task outlives every slice,
             // and this is only read while the coroutine runs (the handler
             // aborts the process right after).
             unsafe { std::slice::from_raw_parts(p, n) }
@@ -164,12 +197,12 @@ pub(crate) fn report_info() -> (&'static [u8], usize, usize) {
 }
 
 pub(super) fn suspend(reason: Suspend) {
-    let y = CUR.with(|c| {
+    CUR.with(|c| {
         if c.unwinding.get() || c.on_system.get() {
             cannot_suspend(reason, c.unwinding.get());
         }
-        c.yielder.get()
     });
+    let y = with_ident(|id| id.map_or(std::ptr::null(), |id| id.yielder.get()));
     if y.is_null() {
         fatal!("suspend outside a coroutine");
     }
@@ -178,11 +211,23 @@ pub(super) fn suspend(reason: Suspend) {
     // SHRINK_MARGIN bytes under it).
     CUR.with(|c| c.suspend_sp.set(stack_pointer()));
     // SAFETY: `yielder` was set by the body of the coroutine running on this
-    // thread (enter/leave swap it with the coroutine); the Yielder lives in
-    // that coroutine's root frame, which outlives every call made from it.
+    // thread as it started (`set_yielder`, through its identity); the
+    // Yielder lives in that coroutine's root frame, which outlives every
+    // call made from it.
     unsafe { (*y).suspend(reason) };
-    // A load in the common case (no store: the flag is almost never set).
-    if CUR.with(|c| c.cancel.get() && c.cancel.replace(false)) {
+    // Back in this coroutine: the shutdown's unwind is delivered here, once
+    // (`request_cancel`). A load in the common case (the state is almost
+    // never `Requested`).
+    let deliver = with_ident(|id| {
+        id.is_some_and(|id| {
+            let r = id.cancel.get() == Cancel::Requested;
+            if r {
+                id.cancel.set(Cancel::Delivered);
+            }
+            r
+        })
+    });
+    if deliver {
         // The runtime is shutting down: unwind from here, as a panic
         // would, but without the panic hook.
         std::panic::resume_unwind(Box::new(ShutdownUnwind));
