@@ -98,7 +98,7 @@ fn drain(local: &Local, slab: &mut Slab) {
         poll_now(local, Some(std::time::Duration::ZERO));
         if let Some((slot, left)) = super::placement::pop_ready(local) {
             idle_since = None;
-            run_slice(local, slab, slot, left);
+            run_slice(local, slab, slot, left, local.ctx.wc());
             continue;
         }
         let timer = local.timers.borrow().next_deadline();

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::task::{Body, TaskShared, Unstarted};
 use super::worker::Local;
 use crate::coro::{self, CoroBox, Outcome};
-use crate::counters::latency_bucket;
+use crate::counters::{latency_bucket, WorkerCounters};
 
 /// A started coroutine as its worker keeps it: its body's result is the
 /// `Body` to publish, its task the `TaskShared` other threads wake.
@@ -123,7 +123,8 @@ fn prefetch_next(local: &Local, slab: &Slab, queued: usize) {
 /// Run one slice of a coroutine; true when it yielded. `queued`: the
 /// ready queue's length as it begins; the caller has noted for
 /// `placement::others_were_ready` whether it is 0 (`placement::pop_ready`,
-/// `placement::note_slice`).
+/// `placement::note_slice`). `wc`: this worker's counters (the caller's
+/// `local.ctx.wc()`, looked up once per loop, not per slice).
 ///
 /// The coroutine stays in its slab slot while it runs: nothing a coroutine
 /// can reach touches the slab (it is a local of the worker loop).
@@ -132,7 +133,13 @@ fn prefetch_next(local: &Local, slab: &Slab, queued: usize) {
 /// instructions per slice (callgrind, a yield loop on one worker), about
 /// 5% of a yield.
 #[inline(always)]
-pub(super) fn run_slice(local: &Local, slab: &mut Slab, slot: usize, queued: usize) -> bool {
+pub(super) fn run_slice(
+    local: &Local,
+    slab: &mut Slab,
+    slot: usize,
+    queued: usize,
+    wc: &WorkerCounters,
+) -> bool {
     prefetch_next(local, slab, queued);
     let Some(entry) = slab.entries.get_mut(slot).and_then(Option::as_mut) else {
         fatal!(
@@ -157,7 +164,6 @@ pub(super) fn run_slice(local: &Local, slab: &mut Slab, slot: usize, queued: usi
     }
     task.wait.running();
     record_latency(local, task);
-    let wc = local.ctx.wc();
     wc.switches.add(1);
     match coro::resume(entry) {
         Outcome::Yielded => {
@@ -203,7 +209,7 @@ pub(super) fn run_slice(local: &Local, slab: &mut Slab, slot: usize, queued: usi
             entry.task().park_state.transition_to_done();
             let task = coro::finish(&local.ctx, entry);
             slab.release(slot);
-            local.ctx.wc().finished.add(1);
+            wc.finished.add(1);
             debug_assert_coroutines(local, slab);
             done.publish();
             super::task::recycle(task);

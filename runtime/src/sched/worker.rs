@@ -389,7 +389,9 @@ pub(crate) fn maybe_stamp(task: &TaskShared) {
     }
 }
 
-/// Put a parked task back on its worker's run queue.
+/// Put a parked task back on its worker's run queue: the local push
+/// inline, a wake-up from another thread out of line.
+#[inline]
 pub(crate) fn schedule(task: &Arc<TaskShared>) {
     let owner = task.owner.load(Acquire) as usize;
     maybe_stamp(task);
@@ -401,9 +403,16 @@ pub(crate) fn schedule(task: &Arc<TaskShared>) {
             false
         }
     });
-    if local == Some(true) {
-        return;
+    if local != Some(true) {
+        schedule_remote(task, owner);
     }
+}
+
+/// [`schedule`] from another thread (or another runtime's worker): through
+/// the owner's remote queue, waking it if it sleeps.
+#[cold]
+#[inline(never)]
+fn schedule_remote(task: &Arc<TaskShared>, owner: usize) {
     let w = &task.shared.workers[owner];
     if remote::push(&w.remote, &w.sleeping, task.clone()) {
         w.poller.wake();
@@ -449,6 +458,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     // lets *every* other coroutine run, as in Go.
     let mut prefer_new = false;
     let me = &shared.workers[idx];
+    let wc = ctx.wc();
     loop {
         if shared.stw.stops(idx) {
             shared.stopped_here(&ctx);
@@ -456,7 +466,11 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         if shared.shutdown.load(Acquire) {
             break;
         }
-        fire_timers(&local, &mut due);
+        // `fire_timers` with `me` at hand (its `timers_armed` looks the
+        // worker up again).
+        if me.timers_pending.load(Relaxed) != 0 {
+            fire_due_timers(&local, &mut due);
+        }
         if !me.remote.is_empty() {
             take_remote(&local, me);
         }
@@ -473,7 +487,9 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             );
         }
         match pick(&local, tick, prefer_new) {
-            Some(Next::Ready(slot, left)) => prefer_new = run_slice(&local, &mut slab, slot, left),
+            Some(Next::Ready(slot, left)) => {
+                prefer_new = run_slice(&local, &mut slab, slot, left, wc)
+            }
             Some(Next::New(u)) if u.task.cancel_requested() => {
                 // Cancelled before it started: it never starts (dropping it
                 // completes its join slot as cancelled).
@@ -516,7 +532,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 debug_assert_coroutines(&local, &slab);
                 note_slice(&local);
                 let queued = local.ready.borrow().len();
-                prefer_new = run_slice(&local, &mut slab, slot, queued);
+                prefer_new = run_slice(&local, &mut slab, slot, queued, wc);
             }
             None => {
                 me.looking.store(true, SeqCst);
