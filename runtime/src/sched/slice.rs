@@ -168,21 +168,23 @@ pub(super) fn run_slice(
     match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);
-            let task = entry.task();
+            // One load of the task for all of it (each `entry.task()`
+            // after an atomic store reloads the slot and the box).
+            let task: &TaskShared = entry.task();
             task.wait.yielding();
             task.stack_bytes.store(entry.chain_bytes(), Relaxed);
-            if entry.task().cancel_requested() {
+            if task.cancel_requested() {
                 // A check point saw the cancel and yielded for it.
                 unwind_cancelled(local, slab, slot);
                 return false;
             }
-            entry.task().resumes_after_yield.store(true, Relaxed);
+            task.resumes_after_yield.store(true, Relaxed);
             local.ready.borrow_mut().push_back(slot);
             return true;
         }
         Outcome::Preempted => {
             wc.preemptions.add(1);
-            let task = entry.task();
+            let task: &TaskShared = entry.task();
             task.wait.yielding();
             task.stack_bytes.store(entry.chain_bytes(), Relaxed);
             task.resumes_after_yield.store(true, Relaxed);
@@ -195,9 +197,10 @@ pub(super) fn run_slice(
         }
         Outcome::Parked => {
             wc.parks.add(1);
-            entry.task().stack_bytes.store(entry.chain_bytes(), Relaxed);
+            let task: &TaskShared = entry.task();
+            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
             local.parked_since_pass.set(true);
-            if !entry.task().park_state.transition_to_parked() {
+            if !task.park_state.transition_to_parked() {
                 // Unparked before it finished suspending: run it again.
                 local.ready.borrow_mut().push_back(slot);
             }
