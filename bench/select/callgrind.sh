@@ -59,7 +59,12 @@ if [ "$BASE" != none ]; then
     OLD=$CARGO_TARGET_DIR/base/release/examples/$EX
 fi
 
-# Instructions of the busiest thread of one run.
+# Instructions of the busiest thread of one run. With no preemption: on
+# a loaded machine the monitor may cut a slice of the slow valgrind run,
+# and a preempted ping-pong can settle into another steady pattern of
+# the channel's paths (the extra instructions are all in the send/recv
+# code), ~6% more per round trip for the rest of the run.
+export BAMBOO_TIME_SLICE=3600s
 count() {
     local out=$BASEDIR/cg.$RANDOM
     valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out" \
