@@ -9,9 +9,11 @@
 //!   growing never allocates.
 //! - The running coroutine's segment state is one `Copy` value, `SegState`
 //!   (current segment bottom, class, chain bytes, alternate), kept in the
-//!   thread-local `CUR` with the spare segment and the yielder. The worker
-//!   swaps it in before `resume` and out after: the stack limit is per
-//!   coroutine, never per thread. `seg_bottom == None` means "not on a
+//!   thread-local `CUR` with the spare segment and one pointer to the
+//!   coroutine's identity (`switch::Ident`: id, name, task, interrupt
+//!   flag, yielder, in its `CoroState`). The worker swaps them in before
+//!   `resume` and out after: the stack limit is per coroutine, never per
+//!   thread. `seg_bottom == None` means "not on a
 //!   coroutine segment" (plain thread, scheduler loop, or system stack):
 //!   `grow` then runs `f` in place.
 //! - The system stack ([`system_stack`]) is one fixed mapping per worker;
