@@ -622,7 +622,7 @@ impl<T> JoinSlot<T> {
                     }
                     s.waiter = Some(match me {
                         Some(t) => Unparker::Coroutine(t.clone()),
-                        None => Unparker::Thread(std::thread::current()),
+                        None => Unparker::Thread(crate::loom::thread::current()),
                     });
                 }
                 match me {
