@@ -164,7 +164,7 @@ pub(super) fn yield_at_once(local: &Local) -> bool {
     // registered socket and any unstarted coroutine elsewhere (lone or
     // not) sends the yield through the loop.
     let alone = super::worker::nothing_queued(local)
-        && !super::worker::timers_armed(local)
+        && !super::worker::timers_armed(&s.workers[local.idx])
         && !s.workers[local.idx].poller.has_sockets()
         && s.stealers.iter().all(|st| st.is_empty());
     if alone {
@@ -187,11 +187,12 @@ thread_local! {
 
 /// Before a slice that was not picked by [`pop_ready`] (a new coroutine):
 /// note for [`others_were_ready`] whether it starts with other coroutines
-/// ready here.
+/// ready here; returns the ready queue's length (one borrow for both).
 #[inline(always)]
-pub(super) fn note_slice(local: &Local) {
-    let others = !local.ready.borrow().is_empty();
-    OTHERS_READY.with(|c| c.set(others));
+pub(super) fn note_slice(local: &Local) -> usize {
+    let queued = local.ready.borrow().len();
+    OTHERS_READY.with(|c| c.set(queued != 0));
+    queued
 }
 
 /// Other coroutines were ready when this slice began (see

@@ -90,7 +90,7 @@ fn drain(local: &Local, slab: &mut Slab) {
     let mut due = Vec::new();
     let mut idle_since: Option<Instant> = None;
     while slab.live > 0 && !s.drain.stuck.load(SeqCst) {
-        fire_timers(local, &mut due);
+        fire_timers(local, &s.workers[local.idx], &mut due);
         let remote = &s.workers[local.idx].remote;
         while let Some(t) = remote.pop() {
             local.ready.borrow_mut().push_back(t.slot());

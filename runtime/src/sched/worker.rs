@@ -469,11 +469,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         if shared.shutdown.load(Acquire) {
             break;
         }
-        // `fire_timers` with `me` at hand (its `timers_armed` looks the
-        // worker up again).
-        if me.timers_pending.load(Relaxed) != 0 {
-            fire_due_timers(&local, &mut due);
-        }
+        fire_timers(&local, me, &mut due);
         if !me.remote.is_empty() {
             take_remote(&local, me);
         }
@@ -533,8 +529,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 task.owner.store(idx as u32, Release);
                 ctx.wc().started.add(1);
                 debug_assert_coroutines(&local, &slab);
-                note_slice(&local);
-                let queued = local.ready.borrow().len();
+                let queued = note_slice(&local);
                 prefer_new = run_slice(&local, &mut slab, slot, queued, wc);
             }
             None => {
@@ -583,16 +578,16 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
 /// for a heap cleared without it (the shutdown's drain), never "empty" for
 /// one that is not.
 #[inline(always)]
-pub(super) fn fire_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
-    if timers_armed(local) {
+pub(super) fn fire_timers(local: &Local, me: &WorkerShared, due: &mut Vec<Arc<TaskShared>>) {
+    if timers_armed(me) {
         fire_due_timers(local, due);
     }
 }
 
 /// Timers on this worker's heap, by its mirror (see [`fire_timers`]).
 #[inline(always)]
-pub(super) fn timers_armed(local: &Local) -> bool {
-    local.shared.workers[local.idx].timers_pending.load(Relaxed) != 0
+pub(super) fn timers_armed(me: &WorkerShared) -> bool {
+    me.timers_pending.load(Relaxed) != 0
 }
 
 /// Move the wake-ups other threads queued for this worker to its ready
