@@ -57,32 +57,43 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicUsize as ClaimWord};
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The shareable half of a coroutine.
+///
+/// `repr(C)`, the words every slice, park and wake touches first: with the
+/// `Arc`'s counts in front of them they sit in the allocation's first 40
+/// bytes, so a worker that starts or resumes a coroutine whose struct is
+/// cold in its cache (skynet: most are) misses once, not twice (Rust's own
+/// order put the byte-sized flags last, a line away from the counts).
+#[repr(C)]
 pub(crate) struct TaskShared {
     pub park_state: ParkState,
-    pub id: u64,
+    /// `JoinHandle::cancel` was called (never cleared).
+    pub cancel: std::sync::atomic::AtomicBool,
+    /// Its last slice ended in a yield or a preemption, not a park: the
+    /// next slice must keep a token (`ParkState::transition_to_resumed`).
+    /// Only its owner worker touches it.
+    pub resumes_after_yield: std::sync::atomic::AtomicBool,
+    /// Registered in a `WaitQueue` (a coroutine waits in at most one at a
+    /// time).
+    pub wait_queued: AtomicBool,
+    /// Why it last suspended (`wait.rs`): written by the coroutine as it
+    /// parks, by its worker around each slice; read by the dump.
+    pub wait: WaitWord,
     /// Worker that started it ([`NO_OWNER`] before).
     pub owner: AtomicU32,
     /// Its slab slot on that worker (a slab never holds `u32::MAX`
     /// coroutines: each needs a stack segment).
     pub slot: AtomicU32,
-    /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
-    pub stamp: AtomicU64,
-    /// Registered in a `WaitQueue` (a coroutine waits in at most one at a
-    /// time).
-    pub wait_queued: AtomicBool,
     /// The claim word of its channel/select waits (`sync::waiter`).
     pub claim: ClaimWord,
-    /// Its last slice ended in a yield or a preemption, not a park: the
-    /// next slice must keep a token (`ParkState::transition_to_resumed`).
-    /// Only its owner worker touches it.
-    pub resumes_after_yield: std::sync::atomic::AtomicBool,
-    /// `JoinHandle::cancel` was called (never cleared).
-    pub cancel: std::sync::atomic::AtomicBool,
+    /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
+    pub stamp: AtomicU64,
+    pub id: u64,
     /// The runtime it belongs to.
     pub shared: Arc<Shared>,
-    /// Why it last suspended (`wait.rs`): written by the coroutine as it
-    /// parks, by its worker around each slice; read by the dump.
-    pub wait: WaitWord,
+    /// Its place in the runtime's registry of live tasks (`registry.rs`:
+    /// shard and index), [`UNLISTED`] once removed (so a drop after
+    /// [`recycle`] removes nothing).
+    reg_index: AtomicU64,
     /// The caller of the spawn (`#[track_caller]`).
     pub spawned_at: &'static Location<'static>,
     /// When it was spawned (`worker::coarse_ns`: a clock read per spawn
@@ -90,10 +101,6 @@ pub(crate) struct TaskShared {
     pub born_ns: u64,
     /// Stack bytes it held when it last suspended (written by its worker).
     pub stack_bytes: std::sync::atomic::AtomicUsize,
-    /// Its place in the runtime's registry of live tasks (`registry.rs`:
-    /// shard and index), [`UNLISTED`] once removed (so a drop after
-    /// [`recycle`] removes nothing).
-    reg_index: AtomicU64,
     /// What few spawns set (a name, a first-segment size): one pointer,
     /// `None` for most, so that `ArcInner<TaskShared>` stays a small
     /// allocation (<= 120 bytes, a 128-byte chunk: glibc's fast bins; a
@@ -760,6 +767,33 @@ mod tests {
         assert!(
             arc_inner <= 120,
             "ArcInner<TaskShared> is {arc_inner} bytes"
+        );
+    }
+
+    /// The words a slice, park and wake touch sit with the `Arc`'s two
+    /// counts in the allocation's first 40 bytes (the struct's docs).
+    #[cfg(not(loom))]
+    #[test]
+    fn hot_words_share_the_counts_line() {
+        use std::mem::{offset_of, size_of};
+        let counts = 2 * size_of::<usize>();
+        let end = [
+            offset_of!(super::TaskShared, park_state) + size_of::<super::ParkState>(),
+            offset_of!(super::TaskShared, cancel) + 1,
+            offset_of!(super::TaskShared, resumes_after_yield) + 1,
+            offset_of!(super::TaskShared, wait_queued) + 1,
+            offset_of!(super::TaskShared, wait) + size_of::<super::WaitWord>(),
+            offset_of!(super::TaskShared, owner) + 4,
+            offset_of!(super::TaskShared, slot) + 4,
+            offset_of!(super::TaskShared, claim) + size_of::<super::ClaimWord>(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap();
+        assert!(
+            counts + end <= 40,
+            "hot words end at byte {} of the ArcInner",
+            counts + end
         );
     }
 }
