@@ -214,7 +214,9 @@ pub(super) fn run_slice(
             slab.release(slot);
             wc.finished.add(1);
             debug_assert_coroutines(local, slab);
-            done.publish();
+            if !super::task::is_detached(&done) {
+                done.publish();
+            }
             super::task::recycle(task);
         }
     }

@@ -59,7 +59,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// The shareable half of a coroutine.
 ///
 /// `repr(C)`, the words every slice, park and wake touches first: with the
-/// `Arc`'s counts in front of them they sit in the allocation's first 40
+/// `Arc`'s counts in front of them they sit in the allocation's first 48
 /// bytes, so a worker that starts or resumes a coroutine whose struct is
 /// cold in its cache (skynet: most are) misses once, not twice (Rust's own
 /// order put the byte-sized flags last, a line away from the counts).
@@ -85,6 +85,8 @@ pub(crate) struct TaskShared {
     pub slot: AtomicU32,
     /// The claim word of its channel/select waits (`sync::waiter`).
     pub claim: ClaimWord,
+    /// Stack bytes it held when it last suspended (written by its worker).
+    pub stack_bytes: std::sync::atomic::AtomicUsize,
     /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
     pub stamp: AtomicU64,
     pub id: u64,
@@ -99,8 +101,6 @@ pub(crate) struct TaskShared {
     /// When it was spawned (`worker::coarse_ns`: a clock read per spawn
     /// would cost more than the rest of `TaskShared::new`).
     pub born_ns: u64,
-    /// Stack bytes it held when it last suspended (written by its worker).
-    pub stack_bytes: std::sync::atomic::AtomicUsize,
     /// What few spawns set (a name, a first-segment size): one pointer,
     /// `None` for most, so that `ArcInner<TaskShared>` stays a small
     /// allocation (<= 120 bytes, a 128-byte chunk: glibc's fast bins; a
@@ -405,6 +405,15 @@ thread_local! {
     /// its result staged as cancelled: the worker publishes it once the
     /// coroutine's segments are back ([`take_unwound`]).
     static UNWOUND: Cell<Option<Arc<dyn Body>>> = const { Cell::new(None) };
+}
+
+/// Nothing but the caller's reference holds `body`: its `JoinHandle` is
+/// gone (handles are made only at the spawn, and nothing keeps a weak
+/// reference to a body), so no one will read its result or wait for it.
+/// A finished detached coroutine (skynet's leaves, a dropped handle) skips
+/// its join slot's two lock round trips.
+pub(crate) fn is_detached<B: ?Sized>(body: &Arc<B>) -> bool {
+    Arc::strong_count(body) == 1
 }
 
 fn defer_publication(b: Arc<dyn Body>) {
@@ -725,6 +734,13 @@ where
         let Some(this) = guard.body.take() else {
             fatal!("a coroutine body lost its join slot");
         };
+        if is_detached(&this) && !crate::coro::is_force_unwinding() {
+            // No `JoinHandle` is left and none can be made: nobody reads
+            // the result (dropped here, on the coroutine's stack) and the
+            // worker does not publish it (`slice.rs`).
+            drop(r);
+            return this;
+        }
         this.join.stage(r);
         if crate::coro::is_force_unwinding() {
             // The closure swallowed the forced unwind and returned: the
@@ -771,7 +787,7 @@ mod tests {
     }
 
     /// The words a slice, park and wake touch sit with the `Arc`'s two
-    /// counts in the allocation's first 40 bytes (the struct's docs).
+    /// counts in the allocation's first 48 bytes (the struct's docs).
     #[cfg(not(loom))]
     #[test]
     fn hot_words_share_the_counts_line() {
@@ -786,12 +802,13 @@ mod tests {
             offset_of!(super::TaskShared, owner) + 4,
             offset_of!(super::TaskShared, slot) + 4,
             offset_of!(super::TaskShared, claim) + size_of::<super::ClaimWord>(),
+            offset_of!(super::TaskShared, stack_bytes) + size_of::<usize>(),
         ]
         .into_iter()
         .max()
         .unwrap();
         assert!(
-            counts + end <= 40,
+            counts + end <= 48,
             "hot words end at byte {} of the ArcInner",
             counts + end
         );
