@@ -379,3 +379,54 @@ fn dump_lists_every_coroutine() {
     });
     assert_eq!(me, Some(None));
 }
+
+/// Task structs go back to a free list and are reused by later spawns,
+/// staying listed in the registry from their allocation: the dump must
+/// skip the free ones and show a reused one as its new spawn (id, place,
+/// state), never the coroutine that had the struct before.
+#[test]
+fn dump_shows_a_reused_task_struct_as_its_new_spawn() {
+    if child_mode().is_some() {
+        return;
+    }
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let reuses_before = bamboo::test_hooks::task_reuses();
+    let (line, id, dump) = rt.block_on(|| {
+        // Spawned on the worker: their structs go to its free list.
+        for i in 0..64u32 {
+            assert_eq!(bamboo::spawn(move || i).join().unwrap(), i);
+        }
+        let (tx, rx) = channel::<u32>(0);
+        let line = line!() + 1;
+        let waiter = bamboo::spawn(move || rx.recv());
+        let id = waiter.id();
+        while !bamboo::Handle::current()
+            .unwrap()
+            .dump()
+            .iter()
+            .any(|c| c.id == id && c.waiting_on.is_some())
+        {
+            bamboo::yield_now();
+        }
+        let dump = bamboo::Handle::current().unwrap().dump();
+        tx.send(7).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(7));
+        (line, id, dump)
+    });
+    assert!(
+        bamboo::test_hooks::task_reuses() > reuses_before,
+        "no spawn reused a task struct"
+    );
+    // This coroutine (running) and the waiter: the 64 finished ones, whose
+    // structs sat on the free list (one of them now the waiter's), are not
+    // listed.
+    assert_eq!(dump.len(), 2, "{dump:#?}");
+    let w = dump
+        .iter()
+        .find(|c| c.id == id)
+        .expect("the waiter is listed");
+    assert_eq!(w.state, CoroutineState::Waiting, "{w:?}");
+    assert_eq!(w.waiting_on.as_deref(), Some("channel receive"), "{w:?}");
+    assert_eq!(w.spawned_at.line(), line, "{w:?}");
+    assert!(dump.iter().any(|c| c.state == CoroutineState::Running));
+}

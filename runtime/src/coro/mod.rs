@@ -138,8 +138,12 @@ struct Cur {
 /// it to stop: the runtime's check points ([`checkpoint`]) look at the flag
 /// and, when it is set, suspend the coroutine as a yield, so its worker can
 /// unwind it (a cancel).
+///
+/// Also the task's name, which the overflow report prints: it must not
+/// change while the task lives (`start` keeps a pointer to it).
 pub(crate) trait Interruptible: Send + Sync {
     fn interrupt_flag(&self) -> &AtomicBool;
+    fn name(&self) -> Option<&str>;
 }
 
 thread_local! {
@@ -595,10 +599,8 @@ pub(crate) enum Outcome<R> {
 
 /// How to start a coroutine: its id and name (for reports); the first
 /// segment's size was chosen by [`first_segment`].
-pub(crate) struct StartOpts<'a> {
+pub(crate) struct StartOpts {
     pub id: u64,
-    /// Must outlive the coroutine (the task passed to [`start`] holds it).
-    pub name: Option<&'a str>,
     /// An address only prefetched, never read (0: none): with its task and
     /// stack, the worker asks for the lines around it before a resume
     /// ([`CoroBox::prefetch_task`]); the scheduler passes its body's
@@ -628,13 +630,14 @@ pub(crate) fn first_segment(ctx: &StackCtx, usable: usize) -> Result<Segment, cr
 /// while it runs.
 pub(crate) fn start<R: 'static, T: Interruptible + 'static>(
     seg: Segment,
-    opts: StartOpts<'_>,
+    opts: StartOpts,
     task: Arc<T>,
     body: impl FnOnce() -> R + 'static,
 ) -> CoroBox<R, T> {
     let id = opts.id;
-    let name = opts
-        .name
+    // (The task, which `st` keeps, holds the name and never changes it.)
+    let name = task
+        .name()
         .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
     let state = SegState {
         seg_bottom: NonZeroUsize::new(seg.bottom()),

@@ -187,7 +187,7 @@ pub(crate) fn report_info() -> (&'static [u8], usize, usize) {
         let name: &'static [u8] = if p.is_null() {
             &[]
         } else {
-            // SAFETY: a name the running coroutine's task owns (`StartOpts::name`); the task outlives every slice,
+            // SAFETY: a name the running coroutine's task owns (`Interruptible::name`); the task outlives every slice,
             // and this is only read while the coroutine runs (the handler
             // aborts the process right after).
             unsafe { std::slice::from_raw_parts(p, n) }

@@ -131,13 +131,13 @@ pub(crate) fn info(t: &TaskShared, now_coarse_ns: u64) -> Option<CoroutineInfo> 
         (Phase::Idle, Doing::Yielded | Doing::New) => (CoroutineState::Runnable, None),
     };
     Some(CoroutineInfo {
-        id: t.id,
+        id: t.id(),
         name: name_of(t),
         state,
         waiting_on,
-        spawned_at: t.spawned_at,
+        spawned_at: t.spawned_at(),
         stack_bytes: t.stack_bytes.load(Relaxed),
-        age: Duration::from_nanos(now_coarse_ns.saturating_sub(t.born_ns)),
+        age: Duration::from_nanos(now_coarse_ns.saturating_sub(t.born_ns())),
     })
 }
 

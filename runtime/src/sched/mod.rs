@@ -519,7 +519,7 @@ pub(crate) fn holder_key() -> u64 {
         static THREAD_KEY: u64 = (1 << 63) | NEXT_THREAD.fetch_add(1, Relaxed);
     }
     match task::current() {
-        Some(t) => t.id,
+        Some(t) => t.id(),
         None => THREAD_KEY.with(|k| *k),
     }
 }
@@ -686,7 +686,7 @@ where
         let task = spawn_body(shared, at, name, stack, spawned);
         JoinHandle {
             inner: join,
-            id: task.id,
+            id: task.id(),
             task: Some(task),
         }
     })

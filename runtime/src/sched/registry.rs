@@ -3,28 +3,29 @@
 //!
 //! ```text
 //!   shards[k]: Mutex<Slab>     Slab { entries: [Weak<TaskShared>], free: [index] }
-//!     k = the spawning worker's index (a plain thread's spawn: id % N)
+//!     k = the allocating worker's index (a plain thread's spawn: id % N)
 //!
-//!   spawn                    --insert(k, weak)--> (k, index), kept in the task
-//!   last strong reference    --remove((k, index))-> entry emptied, index reused
-//!   (task::recycle or the drop of the TaskShared)
+//!   task struct allocated    --insert(k, weak)--> (k, index), kept in the task
+//!   task struct freed        --remove((k, index))-> entry emptied, index reused
+//!   (its drop; a struct on a worker's free list stays listed, DONE)
 //! ```
 //!
 //! Contract:
-//! - a task is in its shard from its spawn until its last strong reference
-//!   goes (`task::recycle`, or the drop of its `TaskShared`): a finished
-//!   task whose `JoinHandle` is alive is still listed, and readers skip
-//!   tasks whose park state is DONE;
+//! - a task struct is in its shard from its allocation until it is freed,
+//!   across the spawns that reuse it (`task.rs`): a finished task whose
+//!   `JoinHandle` is alive is still listed, and so is a struct on a free
+//!   list; readers skip tasks whose park state is DONE;
 //! - the shard locks are leaves (nothing else is locked under them), taken
-//!   once per spawn and once per task drop, never on the switch, park or
-//!   wake paths; [`Registry::live`] upgrades under the lock and hands the
-//!   strong references out after unlocking, so the last drop of one of them
+//!   once per struct allocation and once per struct drop, never on the
+//!   switch, park or wake paths, nor on a spawn that reuses a struct;
+//!   [`Registry::live`] upgrades under the lock and hands the strong
+//!   references out after unlocking, so the last drop of one of them
 //!   (which removes it) never runs under its shard's lock;
-//! - a spawn on a worker lists the task in that worker's own shard, so a
-//!   fork/join tree on two workers does not bounce one shard's lock and
-//!   slab between them (a task finished on another worker, or whose
-//!   handle another worker drops, is removed from its spawner's shard:
-//!   the place is kept in the task); [`Registry::live`] walks every shard.
+//! - an allocation on a worker lists the struct in that worker's own
+//!   shard, so a fork/join tree on two workers does not bounce one shard's
+//!   lock and slab between them (a struct freed on another worker is
+//!   removed from its allocator's shard: the place is kept in the task);
+//!   [`Registry::live`] walks every shard.
 
 use std::sync::{Arc, Weak};
 
@@ -83,7 +84,7 @@ impl Registry {
         ((k as u64) << 32) | i as u64
     }
 
-    /// Unlist task `id` at `place` (its last strong reference is going).
+    /// Unlist task `id` at `place` (its struct is being freed).
     pub(crate) fn remove(&self, id: u64, place: u64) {
         let (k, index) = (
             (place >> 32) as usize,
@@ -110,7 +111,7 @@ impl Registry {
             let s = shard.lock();
             out.extend(s.entries.iter().filter_map(Weak::upgrade));
         }
-        out.sort_by_key(|t| t.id);
+        out.sort_by_key(|t| t.id());
         out
     }
 }

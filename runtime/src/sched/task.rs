@@ -19,22 +19,35 @@
 //! back, so a joiner never sees a result while its stack memory is held.
 //!
 //! Task structs are reused (Go's `gfree`): whoever drops the last strong
-//! reference on a worker thread ([`recycle`]: the worker as the coroutine
-//! finishes, or its `JoinHandle`) unlists it from the registry and, when
-//! that left it unshared (`Arc::get_mut`: no other strong or weak
-//! reference), pushes it on that worker's free list, at most
-//! [`FREE_TASKS`] (then half go to the runtime's shared list); the next
-//! spawn on that worker pops it and resets every field. A struct on a free
-//! list is in no registry, queue or handle, so nothing can observe the
-//! reuse. A worker frees its own list as it exits, and the shared list
-//! (every worker clears it after its own last push, so the last one to
-//! exit leaves it empty: the structs hold the runtime's `Shared`, which
-//! would otherwise never be freed).
+//! reference of a finished task on a worker thread ([`recycle`]: the worker
+//! as the coroutine finishes, or its `JoinHandle`) pushes it on that
+//! worker's free list, at most [`FREE_TASKS`] (then half go to the
+//! runtime's shared list); the next spawn on that worker pops it and
+//! resets every per-spawn field ([`TaskShared::reset`]). Structs with a
+//! name or a first-segment size (`extra`, set once per allocation) are
+//! never reused, and a spawn with one always allocates.
+//!
+//! A struct is listed in the runtime's registry once, at its allocation,
+//! and unlisted when it is freed (Go's `allgs`), not at every spawn: on the
+//! benchmark machine a locked instruction costs ~11 ns, and a listing per
+//! spawn was five of them (downgrade, the shard's lock and unlock, twice).
+//! So the registry's weak reference stays while the struct sits on a free
+//! list, and "unshared" means one strong reference: no other weak ones
+//! exist (only the registry makes them). A dump may upgrade a free struct
+//! (it is DONE: skipped) or one being reset (it may print a mix of two
+//! spawns' fields); nothing else can reach a struct on a free list, so no
+//! wake-up or join of the old task can land on the new one. A worker
+//! frees its own list as it exits, and the shared list (every worker
+//! clears it after its own last push, so the last one to exit leaves it
+//! empty: the structs hold the runtime's `Shared`, which would otherwise
+//! never be freed).
 //!
 //! ```text
-//!   spawn:  free list pop ──or── Arc::new  ──> reset fields, list in registry
-//!   end:    last strong ref on a worker ──> unlist ──> get_mut? ──yes──> push
-//!                                                          └──no──> normal drop
+//!   spawn:  free list pop ──> reset fields        (listed since its allocation)
+//!           ──or── Arc::new ──> list in registry
+//!   end:    last strong ref on a worker, DONE, no extra? ──yes──> push
+//!                                                        └──no──> normal drop
+//!   drop of the struct ──> unlist
 //! ```
 
 use std::cell::Cell;
@@ -44,6 +57,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
+use crossbeam_utils::atomic::AtomicCell;
 use parking_lot::Mutex;
 
 use super::park::{self, Unparker};
@@ -89,18 +103,18 @@ pub(crate) struct TaskShared {
     pub stack_bytes: std::sync::atomic::AtomicUsize,
     /// Sampled time it became runnable (ns since the runtime epoch), 0 = none.
     pub stamp: AtomicU64,
-    pub id: u64,
+    /// Its id ([`TaskShared::id`]): set at each spawn of the struct.
+    id: AtomicU64,
     /// The runtime it belongs to.
     pub shared: Arc<Shared>,
     /// Its place in the runtime's registry of live tasks (`registry.rs`:
-    /// shard and index), [`UNLISTED`] once removed (so a drop after
-    /// [`recycle`] removes nothing).
+    /// shard and index), from its allocation to its drop.
     reg_index: AtomicU64,
     /// The caller of the spawn (`#[track_caller]`).
-    pub spawned_at: &'static Location<'static>,
+    spawned_at: AtomicCell<&'static Location<'static>>,
     /// When it was spawned (`worker::coarse_ns`: a clock read per spawn
     /// would cost more than the rest of `TaskShared::new`).
-    pub born_ns: u64,
+    born_ns: AtomicU64,
     /// What few spawns set (a name, a first-segment size): one pointer,
     /// `None` for most, so that `ArcInner<TaskShared>` stays a small
     /// allocation (<= 120 bytes, a 128-byte chunk: glibc's fast bins; a
@@ -136,6 +150,9 @@ pub(crate) const NO_OWNER: u32 = u32::MAX;
 /// `TaskShared::reg_index` of a task in no registry.
 const UNLISTED: u64 = u64::MAX;
 
+/// `TaskShared::slot` of a task no worker has started.
+const NO_SLOT: u32 = u32::MAX;
+
 /// Free task structs a worker keeps for its next spawns (~170 bytes each;
 /// Go keeps 64 per P). A full list moves half to the runtime's shared
 /// list, an empty one takes up to half back (Go's `gfput`/`gfget` with
@@ -165,18 +182,19 @@ pub(crate) static TASK_REUSES: AtomicUsize = AtomicUsize::new(0);
 /// for this worker's next spawn when nothing else refers to it (see the
 /// module docs). Any reference is fine to pass: a shared one is just
 /// dropped.
-pub(crate) fn recycle(mut t: Arc<TaskShared>) {
-    if Arc::strong_count(&t) != 1 {
+pub(crate) fn recycle(t: Arc<TaskShared>) {
+    // The last strong reference (the registry's weak one aside: a dump
+    // that upgrades it right now only reads, see the module docs), of a
+    // struct without a name or a first-segment size (those are never
+    // reused: `extra` is set once per allocation), whose coroutine ran to
+    // its end (a spawn during shutdown's never starts).
+    if Arc::strong_count(&t) != 1 || t.extra.is_some() || !t.park_state.is_done() {
         return;
     }
-    // The last strong reference: nobody else can reach the task but the
-    // registry (a dump may upgrade its weak reference right now; then
-    // `get_mut` fails below and that dump's drop frees it).
-    t.unlist();
-    let Some(m) = Arc::get_mut(&mut t) else {
-        return;
-    };
-    m.extra = None;
+    // What `Arc::get_mut` would give: the last other holder's accesses
+    // happen before the reset of the next spawn (its drop released them;
+    // free on x86).
+    std::sync::atomic::fence(Acquire);
     super::worker::with_local(|l| {
         if !Arc::ptr_eq(&l.shared, &t.shared) {
             return Some(t);
@@ -201,8 +219,8 @@ pub(crate) fn recycle(mut t: Arc<TaskShared>) {
             None
         } else {
             drop(shared);
-            // (A task struct's drop only unlists, already done, and
-            // releases its `Shared`: nothing reaches this list.)
+            // (A task struct's drop unlists it: its shard's lock, which
+            // nothing here holds.)
             free.truncate(at);
             free.push(t);
             None
@@ -270,87 +288,88 @@ impl TaskShared {
     ) -> Arc<TaskShared> {
         let id = next_id();
         let born_ns = super::worker::coarse_ns();
-        let t = match local.and_then(reuse) {
-            Some(mut t) => {
-                let Some(m) = Arc::get_mut(&mut t) else {
-                    fatal!(
-                        "task struct of finished coroutine {} is shared on a free list \
-                         ({} strong, {} weak)",
-                        t.id,
-                        Arc::strong_count(&t),
-                        Arc::weak_count(&t)
-                    );
-                };
-                m.reset(id, at, born_ns, name, min_first_segment);
-                #[cfg(feature = "test-hooks")]
-                TASK_REUSES.fetch_add(1, Relaxed);
-                t
-            }
-            None => {
-                #[cfg(feature = "test-hooks")]
-                TASK_STRUCTS.fetch_add(1, Relaxed);
-                Arc::new(TaskShared {
-                    reg_index: AtomicU64::new(UNLISTED),
-                    wait: WaitWord::new(),
-                    spawned_at: at,
-                    born_ns,
-                    stack_bytes: std::sync::atomic::AtomicUsize::new(0),
-                    extra: extra(name, min_first_segment),
-                    park_state: ParkState::new(),
-                    id,
-                    owner: AtomicU32::new(NO_OWNER),
-                    slot: AtomicU32::new(u32::MAX),
-                    stamp: AtomicU64::new(0),
-                    wait_queued: AtomicBool::new(false),
-                    claim: ClaimWord::new(0),
-                    resumes_after_yield: std::sync::atomic::AtomicBool::new(false),
-                    cancel: std::sync::atomic::AtomicBool::new(false),
-                    shared: shared.clone(),
-                })
-            }
-        };
+        let reusable = name.is_none() && min_first_segment == 0;
+        if let Some(t) = local.filter(|_| reusable).and_then(reuse) {
+            // Still listed in the registry from its allocation.
+            t.reset(id, at, born_ns);
+            #[cfg(feature = "test-hooks")]
+            TASK_REUSES.fetch_add(1, Relaxed);
+            return t;
+        }
+        #[cfg(feature = "test-hooks")]
+        TASK_STRUCTS.fetch_add(1, Relaxed);
+        let t = Arc::new(TaskShared {
+            reg_index: AtomicU64::new(UNLISTED),
+            wait: WaitWord::new(),
+            spawned_at: AtomicCell::new(at),
+            born_ns: AtomicU64::new(born_ns),
+            stack_bytes: std::sync::atomic::AtomicUsize::new(0),
+            extra: extra(name, min_first_segment),
+            park_state: ParkState::new(),
+            id: AtomicU64::new(id),
+            owner: AtomicU32::new(NO_OWNER),
+            slot: AtomicU32::new(NO_SLOT),
+            stamp: AtomicU64::new(0),
+            wait_queued: AtomicBool::new(false),
+            claim: ClaimWord::new(0),
+            resumes_after_yield: std::sync::atomic::AtomicBool::new(false),
+            cancel: std::sync::atomic::AtomicBool::new(false),
+            shared: shared.clone(),
+        });
         let k = shared.registry.shard_for(local.map(|l| l.idx), id);
         let place = shared.registry.insert(k, id, Arc::downgrade(&t));
         t.reg_index.store(place, Relaxed);
         t
     }
 
-    /// Make a struct from a free list a new task: every field as
-    /// [`TaskShared::new`] sets it (`shared` is the same runtime's).
-    fn reset(
-        &mut self,
-        id: u64,
-        at: &'static Location<'static>,
-        born_ns: u64,
-        name: Option<Box<str>>,
-        min_first_segment: usize,
-    ) {
-        self.reg_index = AtomicU64::new(UNLISTED);
-        self.wait = WaitWord::new();
-        self.spawned_at = at;
-        self.born_ns = born_ns;
-        self.stack_bytes = std::sync::atomic::AtomicUsize::new(0);
-        self.extra = extra(name, min_first_segment);
-        self.park_state = ParkState::new();
-        self.id = id;
-        self.owner = AtomicU32::new(NO_OWNER);
-        self.slot = AtomicU32::new(u32::MAX);
-        self.stamp = AtomicU64::new(0);
-        self.wait_queued = AtomicBool::new(false);
-        self.claim = ClaimWord::new(0);
-        self.resumes_after_yield = std::sync::atomic::AtomicBool::new(false);
-        self.cancel = std::sync::atomic::AtomicBool::new(false);
+    /// Make a struct from a free list a new task: every field that
+    /// [`TaskShared::new`] sets per spawn (`shared` is the same runtime's,
+    /// `extra` is `None`: such structs are never reused, and the registry
+    /// place stays). Only the holder of the one strong reference calls it,
+    /// before the task is queued or handed out (the queue's release
+    /// publishes these relaxed stores); a dump that upgraded the registry's
+    /// weak reference meanwhile may see a mix of the two tasks' fields.
+    fn reset(&self, id: u64, at: &'static Location<'static>, born_ns: u64) {
+        self.wait.reset();
+        self.spawned_at.store(at);
+        self.born_ns.store(born_ns, Relaxed);
+        self.stack_bytes.store(0, Relaxed);
+        self.id.store(id, Relaxed);
+        self.owner.store(NO_OWNER, Relaxed);
+        self.slot.store(NO_SLOT, Relaxed);
+        self.stamp.store(0, Relaxed);
+        self.wait_queued.store(false, Relaxed);
+        self.claim.store(0, Relaxed);
+        self.resumes_after_yield.store(false, Relaxed);
+        self.cancel.store(false, Relaxed);
+        // Last: a dump skips the struct until its state leaves DONE.
+        self.park_state.reset();
+    }
+
+    /// Its id, unique in the process among tasks alive at once (a reused
+    /// struct gets a new one at each spawn).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id.load(Relaxed)
+    }
+
+    /// The caller of its spawn.
+    pub(crate) fn spawned_at(&self) -> &'static Location<'static> {
+        self.spawned_at.load()
+    }
+
+    /// When it was spawned (`worker::coarse_ns`).
+    pub(crate) fn born_ns(&self) -> u64 {
+        self.born_ns.load(Relaxed)
     }
 
     /// Remove it from its runtime's registry (once; later calls do
-    /// nothing).
-    /// Only the holder of the last strong reference calls it (`recycle`,
-    /// `Drop`), so a load and a store suffice.
+    /// nothing). Only its `Drop` calls it, so a load and a store suffice.
     fn unlist(&self) {
         let i = self.reg_index.load(Relaxed);
         if i != UNLISTED {
             self.reg_index.store(UNLISTED, Relaxed);
-            self.shared.registry.remove(self.id, i);
+            self.shared.registry.remove(self.id(), i);
         }
     }
 
@@ -397,6 +416,12 @@ impl TaskShared {
 impl crate::coro::Interruptible for TaskShared {
     fn interrupt_flag(&self) -> &std::sync::atomic::AtomicBool {
         &self.cancel
+    }
+
+    /// Set once per allocation (`extra`: a struct with one is never
+    /// reused), so it holds for the task's life.
+    fn name(&self) -> Option<&str> {
+        TaskShared::name(self)
     }
 }
 
@@ -467,14 +492,27 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<TaskShared>>) -> R) -> 
 /// cancelled and drops the user closure.
 pub(crate) struct Unstarted {
     pub task: Arc<TaskShared>,
-    body: Option<Arc<dyn Body>>,
+    body: UnstartedBody,
+}
+
+/// The body of an [`Unstarted`], which cancels it when dropped unstarted
+/// (a field of its own, so that [`Unstarted::into_parts`] can move the task
+/// out without a reference-count round trip).
+struct UnstartedBody(Option<Arc<dyn Body>>);
+
+impl Drop for UnstartedBody {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            b.cancel();
+        }
+    }
 }
 
 impl Unstarted {
     pub(crate) fn new(task: Arc<TaskShared>, body: Arc<dyn Body>) -> Unstarted {
         Unstarted {
             task,
-            body: Some(body),
+            body: UnstartedBody(Some(body)),
         }
     }
 
@@ -482,24 +520,17 @@ impl Unstarted {
     /// is dropped unrun and its join gives a `JoinError` whose panic payload
     /// is `why` (as if it had panicked at its first check point).
     pub(crate) fn fail(mut self, why: String) {
-        if let Some(b) = self.body.take() {
+        if let Some(b) = self.body.0.take() {
             b.fail(why);
         }
     }
 
-    /// Take the body to run it (once).
-    pub(crate) fn take_body(&mut self) -> Arc<dyn Body> {
-        match self.body.take() {
-            Some(b) => b,
-            None => fatal!("coroutine {} started twice", self.task.id),
-        }
-    }
-}
-
-impl Drop for Unstarted {
-    fn drop(&mut self) {
-        if let Some(b) = self.body.take() {
-            b.cancel();
+    /// Its task and body, to start it (once).
+    pub(crate) fn into_parts(self) -> (Arc<TaskShared>, Arc<dyn Body>) {
+        let Unstarted { task, mut body } = self;
+        match body.0.take() {
+            Some(b) => (task, b),
+            None => fatal!("coroutine {} started twice", task.id()),
         }
     }
 }

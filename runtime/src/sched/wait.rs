@@ -116,6 +116,11 @@ impl WaitWord {
         WaitWord(AtomicU8::new(NEW))
     }
 
+    /// As [`WaitWord::new`], for a reused task struct.
+    pub(crate) fn reset(&self) {
+        self.0.store(NEW, Relaxed);
+    }
+
     /// The coroutine is about to park for `why`.
     #[inline(always)]
     pub(crate) fn parking(&self, why: Wait, timed: bool) {

@@ -494,37 +494,41 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                 // completes its join slot as cancelled).
                 drop(u);
             }
-            Some(Next::New(mut u)) => {
-                let task = u.task.clone();
-                record_latency(&local, &task);
-                let seg = match coro::first_segment(&ctx, task.min_first_segment()) {
+            Some(Next::New(u)) => {
+                record_latency(&local, &u.task);
+                let seg = match coro::first_segment(&ctx, u.task.min_first_segment()) {
                     Ok(seg) => seg,
                     Err(e) => {
                         // Out of stack memory: this one never starts (its
                         // join says why, counted like a cancelled unstarted
                         // one); what runs keeps running, and a later spawn
                         // gets the segments finished coroutines give back.
+                        let id = u.task.id();
                         u.fail(format!(
-                            "coroutine {} could not start, out of stack memory: {e}",
-                            task.id
+                            "coroutine {id} could not start, out of stack memory: {e}"
                         ));
                         continue;
                     }
                 };
-                let body = u.take_body();
+                // The queue's references move into the coroutine: no
+                // reference-count round trip (each is a locked instruction).
+                let (task, body) = u.into_parts();
                 let opts = coro::StartOpts {
-                    id: task.id,
-                    name: task.name(),
+                    id: task.id(),
                     // Its join slot: what the coroutine's end touches.
                     hint: Arc::as_ptr(&body).cast::<()>() as usize,
                 };
                 let body = super::task::StartedBody::new(body);
-                let st = coro::start(seg, opts, task.clone(), move || body.run());
-                task.stack_bytes.store(st.chain_bytes(), Relaxed);
+                let st = coro::start(seg, opts, task, move || body.run());
+                st.task().stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
                 if slot >= u32::MAX as usize {
                     fatal!("worker {idx}: slab slot {slot} does not fit a task's 32 bits");
                 }
+                let Some(Some(st)) = slab.entries.get(slot) else {
+                    fatal!("worker {idx}: slot {slot} is empty after its insert");
+                };
+                let task = st.task();
                 task.slot.store(slot as u32, Relaxed);
                 task.owner.store(idx as u32, Release);
                 ctx.wc().started.add(1);
