@@ -17,6 +17,7 @@ mod config;
 mod coro;
 pub mod counters;
 mod error;
+mod lock;
 mod loom;
 pub mod net;
 mod sched;

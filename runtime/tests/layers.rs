@@ -7,7 +7,7 @@
 //!   signal               guard-hit reports
 //!   coro                 switching, check points, system stack
 //!   stack                segments, pool, caches
-//!   fatal config error counters loom   (bottom)
+//!   fatal config error counters loom lock   (bottom)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("counters", 0),
     ("loom", 0),
+    ("lock", 0),
     ("stack", 1),
     ("coro", 2),
     ("signal", 3),

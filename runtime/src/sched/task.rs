@@ -58,7 +58,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 use crossbeam_utils::atomic::AtomicCell;
-use parking_lot::Mutex;
 
 use super::park::{self, Unparker};
 use super::state::ParkState;
@@ -66,6 +65,7 @@ use super::wait::{Wait, WaitWord};
 use super::watchdog;
 use super::worker::{Local, Shared};
 use crate::error::{JoinError, JoinErrorRepr};
+use crate::lock::SpinLock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize as ClaimWord};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -594,7 +594,7 @@ pub(crate) trait HasJoinSlot<T>: Send + Sync {
 /// The one allocation of a spawn (besides its `TaskShared`).
 pub(crate) struct Spawned<F, T> {
     join: JoinSlot<T>,
-    f: Mutex<Option<F>>,
+    f: SpinLock<Option<F>>,
 }
 
 struct SlotState<T> {
@@ -605,13 +605,13 @@ struct SlotState<T> {
 
 /// Where a coroutine's result waits for its `JoinHandle`.
 pub(crate) struct JoinSlot<T> {
-    state: Mutex<SlotState<T>>,
+    state: SpinLock<SlotState<T>>,
 }
 
 impl<T> JoinSlot<T> {
     fn new() -> JoinSlot<T> {
         JoinSlot {
-            state: Mutex::new(SlotState {
+            state: SpinLock::new(SlotState {
                 result: None,
                 finished: false,
                 waiter: None,
@@ -719,7 +719,7 @@ where
     pub(crate) fn new(f: F) -> Arc<Spawned<F, T>> {
         Arc::new(Spawned {
             join: JoinSlot::new(),
-            f: Mutex::new(Some(f)),
+            f: SpinLock::new(Some(f)),
         })
     }
 }

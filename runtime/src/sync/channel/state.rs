@@ -2,7 +2,7 @@
 //! with `chansend`/`chanrecv`), plus the two select cases built on them.
 //!
 //! ```text
-//!   Chan { cap, st: Mutex<State>, senders, receivers (handle counts) }
+//!   Chan { cap, st: SpinLock<State>, senders, receivers (handle counts) }
 //!   State { buf: [v0 v1 ..] (cap > 0),
 //!           sendq: records of blocked senders, each holding its value,
 //!           recvq: records of blocked receivers, each an empty value slot,
@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 
-use parking_lot::Mutex;
+use crate::lock::SpinLock;
 
 use super::error::{RecvError, SendError};
 use crate::sync::select::engine::{CaseOp, Me, Step};
@@ -100,7 +100,7 @@ pub(crate) struct State<T> {
 pub(crate) struct Chan<T> {
     /// Capacity (0 = rendezvous); fixed at creation.
     pub cap: usize,
-    pub st: Mutex<State<T>>,
+    pub st: SpinLock<State<T>>,
     /// Live (counted) `Sender`s.
     pub senders: AtomicUsize,
     /// Live `Receiver`s.
@@ -111,7 +111,7 @@ impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {
             cap,
-            st: Mutex::new(State {
+            st: SpinLock::new(State {
                 buf: VecDeque::with_capacity(cap.min(1024)),
                 sendq: WaitList::new(),
                 recvq: WaitList::new(),
