@@ -730,6 +730,7 @@ fn spawn_body(
     match placed {
         Placed::Lone | Placed::HandedOff => {}
         Placed::Queued | Placed::Elsewhere => shared.wake_one(),
+        Placed::QueuedBehind => shared.wake_one_no_fence(),
     }
     task
 }

@@ -23,6 +23,16 @@
 //!   workers even when the first one yields at once (a thief woken the
 //!   usual way arrives after the spawner's worker has started both). Only
 //!   the owner takes from its `handoff`.
+//! - Only the push that makes the spawner's deque two long pays the
+//!   sleep handshake's fence (`Shared::wake_one`: a locked instruction's
+//!   cost, ~11 ns here, on every spawn of a batch before). A later push
+//!   finds two or more already there, and they stay stealable until a
+//!   thief takes them: a worker that announced its sleep after that fence
+//!   re-checks the deques behind its own fence and sees them (so it does
+//!   not sleep), one that slept before it was counted and woken then; so
+//!   the later push only reads the sleepers' count, to wake more workers
+//!   for a long batch (`Shared::wake_one_no_fence`). A thief that leaves
+//!   one behind makes the next push the second again.
 //! - A `yield_now` with nothing else to run on this worker returns at once
 //!   ([`yield_at_once`]); every [`QUICK_YIELDS`]th goes through the loop.
 //!
@@ -31,7 +41,9 @@
 //!                       worker j idle   -> looking[j] = false (claim),
 //!                                          handoff[j].push, fence,
 //!                                          sleeping[j]? wake j
-//!                       else            -> push, wake a sleeper
+//!                       else            -> push; 2nd in the deque: fence,
+//!                                          wake a sleeper; 3rd+: wake a
+//!                                          sleeper the count shows (no fence)
 //!                       (pushes[k] += 1 for every push)
 //!   thief j looks at k: len 0  -> forget
 //!                       len 1  -> key = slice_number(k) + pushes[k]
@@ -78,8 +90,12 @@ const INJECTOR_FIRST_EVERY: u64 = 61;
 pub(super) enum Placed {
     /// Alone in the spawner's deque: its run-next, no wake-up needed.
     Lone,
-    /// Behind others in the spawner's deque: wake a worker to steal.
+    /// Second in the spawner's deque: wake a worker to steal (the full
+    /// handshake: a fence, then the sleepers' count).
     Queued,
+    /// Third or later in the spawner's deque: wake a sleeper if the count
+    /// shows one, without the fence (see [`place`]).
+    QueuedBehind,
     /// On an idle worker's `handoff` queue, that worker woken.
     HandedOff,
     /// Not on a worker of this runtime (the caller uses the injector).
@@ -107,10 +123,12 @@ pub(super) fn place(local: &Local, u: Unstarted) -> Placed {
     local.unstarted.push(u);
     let p = &shared.workers[local.idx].pushes;
     p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
-    if local.unstarted.len() == 1 {
-        Placed::Lone
-    } else {
-        Placed::Queued
+    // (A thief may shrink the deque meanwhile: a smaller length only asks
+    // for more of the handshake, never less.)
+    match local.unstarted.len() {
+        1 => Placed::Lone,
+        2 => Placed::Queued,
+        _ => Placed::QueuedBehind,
     }
 }
 

@@ -234,6 +234,15 @@ impl Shared {
     /// Wake one sleeping worker, if any, to look for work.
     pub(crate) fn wake_one(&self) {
         fence(SeqCst);
+        self.wake_one_no_fence();
+    }
+
+    /// [`Shared::wake_one`] without its fence: for work that an earlier
+    /// fenced wake-up already announced and that is still there
+    /// (`placement::place`, a third spawn in a row), so a worker that
+    /// announces its sleep now sees it anyway; this only wakes one more
+    /// of those already asleep.
+    pub(crate) fn wake_one_no_fence(&self) {
         if self.sleepers.load(Relaxed) == 0 {
             return;
         }
