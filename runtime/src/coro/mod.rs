@@ -597,7 +597,8 @@ pub(crate) enum Outcome<R> {
     Finished(R),
 }
 
-/// How to start a coroutine: its id and name (for reports); the first
+/// How to start a coroutine: its id (for reports; its name comes from its
+/// task, `Interruptible::name`) and a prefetch hint; the first
 /// segment's size was chosen by [`first_segment`].
 pub(crate) struct StartOpts {
     pub id: u64,

@@ -67,13 +67,22 @@ pub(crate) enum Phase {
 }
 
 impl ParkState {
-    /// A task that has not run yet: idle, no token.
+    /// A task that has not run yet: idle, no token (the state
+    /// [`ParkState::reset`] leaves; the tests and loom models start here).
+    #[cfg(test)]
     pub(crate) fn new() -> ParkState {
         ParkState(AtomicU8::new(IDLE))
     }
 
-    /// A struct from a free list becomes a new task (`task::TaskShared`'s
-    /// reuse): `DONE -> IDLE`, the one way out of DONE. Only the holder of
+    /// A task struct just allocated, before its first spawn's
+    /// [`ParkState::reset`]: it reads as finished until then.
+    pub(crate) fn done() -> ParkState {
+        ParkState(AtomicU8::new(DONE))
+    }
+
+    /// A task struct, new ([`ParkState::done`]) or from a free list,
+    /// becomes a new task (`task::TaskShared::reset`): `DONE -> IDLE`, the
+    /// one way out of DONE. Only the holder of
     /// the struct's one strong reference calls it, before the task can be
     /// queued, woken or joined; so no unpark of the old task can see it.
     pub(crate) fn reset(&self) {

@@ -298,17 +298,20 @@ impl TaskShared {
         }
         #[cfg(feature = "test-hooks")]
         TASK_STRUCTS.fetch_add(1, Relaxed);
+        // Every per-spawn field gets its value from `reset`, the one list
+        // of them: the literal only has to build a struct that reads as a
+        // finished task until then.
         let t = Arc::new(TaskShared {
             reg_index: AtomicU64::new(UNLISTED),
             wait: WaitWord::new(),
             spawned_at: AtomicCell::new(at),
-            born_ns: AtomicU64::new(born_ns),
+            born_ns: AtomicU64::new(0),
             stack_bytes: std::sync::atomic::AtomicUsize::new(0),
             extra: extra(name, min_first_segment),
-            park_state: ParkState::new(),
-            id: AtomicU64::new(id),
-            owner: AtomicU32::new(NO_OWNER),
-            slot: AtomicU32::new(NO_SLOT),
+            park_state: ParkState::done(),
+            id: AtomicU64::new(0),
+            owner: AtomicU32::new(0),
+            slot: AtomicU32::new(0),
             stamp: AtomicU64::new(0),
             wait_queued: AtomicBool::new(false),
             claim: ClaimWord::new(0),
@@ -316,16 +319,17 @@ impl TaskShared {
             cancel: std::sync::atomic::AtomicBool::new(false),
             shared: shared.clone(),
         });
+        t.reset(id, at, born_ns);
         let k = shared.registry.shard_for(local.map(|l| l.idx), id);
         let place = shared.registry.insert(k, id, Arc::downgrade(&t));
         t.reg_index.store(place, Relaxed);
         t
     }
 
-    /// Make a struct from a free list a new task: every field that
-    /// [`TaskShared::new`] sets per spawn (`shared` is the same runtime's,
-    /// `extra` is `None`: such structs are never reused, and the registry
-    /// place stays). Only the holder of the one strong reference calls it,
+    /// Make a struct, new or from a free list, a new task: every field
+    /// that changes per spawn (`shared`, `extra` and the registry place
+    /// are set once per allocation: a struct with `extra` is never
+    /// reused). Only the holder of the one strong reference calls it,
     /// before the task is queued or handed out (the queue's release
     /// publishes these relaxed stores); a dump that upgraded the registry's
     /// weak reference meanwhile may see a mix of the two tasks' fields.
