@@ -4,9 +4,14 @@
 //! pool, each task struct to the allocator (from the workers' lists and
 //! from the runtime's shared list they overflow into).
 //!
+//! The runtime's shared list keeps what a burst freed (no bound, as Go's)
+//! until it stayed unused for a while; then an idle worker frees it.
+//!
 //! One test in this binary: the task-struct count is process-wide.
 
 use bamboo::test_hooks::{task_reuses, task_structs};
+use std::time::{Duration, Instant};
+
 use bamboo::{grow, Runtime};
 
 /// Recursion through `grow` (a new segment per level in stress mode).
@@ -84,8 +89,43 @@ fn storm(stress: bool) {
     );
 }
 
+/// Far more than the shared list keeps for ever (4096).
+const BURST: usize = 30_000;
+
+fn burst_then_idle() {
+    let structs_before = task_structs();
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    rt.block_on(|| {
+        let hs: Vec<_> = (0..BURST).map(|_| bamboo::spawn(|| ())).collect();
+        for j in hs {
+            j.join().unwrap();
+        }
+    });
+    // Kept for the next burst (the shared list had a bound of 4096 once).
+    let kept = task_structs() - structs_before;
+    assert!(
+        kept >= BURST * 9 / 10,
+        "only {kept} of {BURST} task structs kept after the burst"
+    );
+    // Idle workers free what stays unused for a second (beyond 4096 and
+    // the workers' own lists), a bounded batch per pass.
+    let t0 = Instant::now();
+    let bound = 4096 + 2 * 256 + 64;
+    while task_structs() - structs_before > bound {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{} task structs still allocated after 30 s idle",
+            task_structs() - structs_before
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(rt);
+    assert_eq!(task_structs(), structs_before);
+}
+
 #[test]
 fn free_list_reuse_returns_every_segment_and_task_at_shutdown() {
     storm(false);
     storm(true);
+    burst_then_idle();
 }

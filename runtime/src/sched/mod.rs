@@ -23,6 +23,7 @@
 pub(crate) mod blocking;
 pub mod coroutine;
 pub(crate) mod dump;
+mod free_tasks;
 pub(crate) mod monitor;
 pub(crate) mod park;
 mod placement;
@@ -541,7 +542,7 @@ impl std::fmt::Debug for StopTheWorld {
 /// ```
 pub struct JoinHandle<T> {
     inner: Arc<dyn HasJoinSlot<T>>,
-    /// `Some` until the drop hands it to `task::recycle`.
+    /// `Some` until the drop hands it to `free_tasks::recycle`.
     task: Option<Arc<TaskShared>>,
     id: u64,
 }
@@ -612,7 +613,7 @@ impl<T> Drop for JoinHandle<T> {
     /// task struct goes to this worker's free list (`task.rs`).
     fn drop(&mut self) {
         if let Some(t) = self.task.take() {
-            task::recycle(t);
+            free_tasks::recycle(t);
         }
     }
 }

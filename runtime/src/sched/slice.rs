@@ -217,7 +217,7 @@ pub(super) fn run_slice(
             if !super::task::is_detached(&done) {
                 done.publish();
             }
-            super::task::recycle(task);
+            super::free_tasks::recycle(task);
         }
     }
     false
@@ -238,7 +238,7 @@ fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
     if let Some(b) = super::task::take_unwound() {
         b.publish();
     }
-    super::task::recycle(task);
+    super::free_tasks::recycle(task);
 }
 
 /// Conservation of coroutines on one worker (they never migrate): the

@@ -18,14 +18,15 @@
 //! The worker publishes a result only after the coroutine's segments are
 //! back, so a joiner never sees a result while its stack memory is held.
 //!
-//! Task structs are reused (Go's `gfree`): whoever drops the last strong
-//! reference of a finished task on a worker thread ([`recycle`]: the worker
-//! as the coroutine finishes, or its `JoinHandle`) pushes it on that
-//! worker's free list, at most [`FREE_TASKS`] (then half go to the
-//! runtime's shared list); the next spawn on that worker pops it and
-//! resets every per-spawn field ([`TaskShared::reset`]). Structs with a
-//! name or a first-segment size (`extra`, set once per allocation) are
-//! never reused, and a spawn with one always allocates.
+//! Task structs are reused (Go's `gfree`, `free_tasks.rs`): whoever drops
+//! the last strong reference of a finished task on a worker thread
+//! (`free_tasks::recycle`: the worker as the coroutine finishes, or its
+//! `JoinHandle`) pushes it on that worker's free list (which overflows
+//! into the runtime's shared list); the next spawn on that worker pops it
+//! and resets every per-spawn field ([`TaskShared::reset`]). Structs with
+//! a name or a first-segment size (`extra`, set once per allocation) are
+//! never reused ([`TaskShared::is_reusable`]), and a spawn with one always
+//! allocates.
 //!
 //! A struct is listed in the runtime's registry once, at its allocation,
 //! and unlisted when it is freed (Go's `allgs`), not at every spawn: on the
@@ -40,7 +41,8 @@
 //! frees its own list as it exits, and the shared list (every worker
 //! clears it after its own last push, so the last one to exit leaves it
 //! empty: the structs hold the runtime's `Shared`, which would otherwise
-//! never be freed).
+//! never be freed); an idle worker frees what the shared list held unused
+//! for a while (`free_tasks.rs`).
 //!
 //! ```text
 //!   spawn:  free list pop ──> reset fields        (listed since its allocation)
@@ -153,15 +155,6 @@ const UNLISTED: u64 = u64::MAX;
 /// `TaskShared::slot` of a task no worker has started.
 const NO_SLOT: u32 = u32::MAX;
 
-/// Free task structs a worker keeps for its next spawns (~170 bytes each;
-/// Go keeps 64 per P). A full list moves half to the runtime's shared
-/// list, an empty one takes up to half back (Go's `gfput`/`gfget` with
-/// `sched.gFree`): a worker whose coroutines finish coroutines another
-/// worker spawned feeds that worker's spawns.
-pub(crate) const FREE_TASKS: usize = 256;
-/// Free task structs the runtime's shared list holds at most.
-pub(crate) const SHARED_FREE_TASKS: usize = 4096;
-
 impl Drop for TaskShared {
     fn drop(&mut self) {
         self.unlist();
@@ -177,72 +170,6 @@ pub(crate) static TASK_STRUCTS: AtomicUsize = AtomicUsize::new(0);
 /// Spawns that reused a task struct from a free list.
 #[cfg(feature = "test-hooks")]
 pub(crate) static TASK_REUSES: AtomicUsize = AtomicUsize::new(0);
-
-/// Drop the last strong reference to a finished task, keeping its struct
-/// for this worker's next spawn when nothing else refers to it (see the
-/// module docs). Any reference is fine to pass: a shared one is just
-/// dropped.
-pub(crate) fn recycle(t: Arc<TaskShared>) {
-    // The last strong reference (the registry's weak one aside: a dump
-    // that upgrades it right now only reads, see the module docs), of a
-    // struct without a name or a first-segment size (those are never
-    // reused: `extra` is set once per allocation), whose coroutine ran to
-    // its end (a spawn during shutdown's never starts).
-    if Arc::strong_count(&t) != 1 || t.extra.is_some() || !t.park_state.is_done() {
-        return;
-    }
-    // What `Arc::get_mut` would give: the last other holder's accesses
-    // happen before the reset of the next spawn (its drop released them;
-    // free on x86).
-    std::sync::atomic::fence(Acquire);
-    super::worker::with_local(|l| {
-        if !Arc::ptr_eq(&l.shared, &t.shared) {
-            return Some(t);
-        }
-        let Ok(mut free) = l.free_tasks.try_borrow_mut() else {
-            return Some(t);
-        };
-        if free.len() < FREE_TASKS {
-            free.push(t);
-            return None;
-        }
-        // Full: half to the shared list, or, when that is full too, back
-        // to the allocator; either way the next
-        // FREE_TASKS / 2 recycles here take no lock.
-        let at = FREE_TASKS / 2;
-        let mut shared = l.shared.free_tasks.lock();
-        if shared.len() + at <= SHARED_FREE_TASKS {
-            shared.extend(free.drain(at..));
-            l.shared.free_tasks_len.store(shared.len(), Relaxed);
-            drop(shared);
-            free.push(t);
-            None
-        } else {
-            drop(shared);
-            // (A task struct's drop unlists it: its shard's lock, which
-            // nothing here holds.)
-            free.truncate(at);
-            free.push(t);
-            None
-        }
-    });
-}
-
-/// A task struct for a spawn on worker `l`: its free list's newest, the
-/// list refilled from the runtime's shared list when empty.
-fn reuse(l: &Local) -> Option<Arc<TaskShared>> {
-    let shared = &l.shared;
-    let mut free = l.free_tasks.try_borrow_mut().ok()?;
-    // (The length hint keeps a spawn storm that finds both lists
-    // empty off the lock.)
-    if free.is_empty() && shared.free_tasks_len.load(Relaxed) > 0 {
-        let mut from = shared.free_tasks.lock();
-        let at = from.len().saturating_sub(FREE_TASKS / 2);
-        free.extend(from.drain(at..));
-        shared.free_tasks_len.store(from.len(), Relaxed);
-    }
-    free.pop()
-}
 
 /// Ids a thread takes from [`NEXT_ID`] at a time: a spawn takes the next
 /// one of its thread's block, so spawns on two workers do not share the
@@ -289,7 +216,10 @@ impl TaskShared {
         let id = next_id();
         let born_ns = super::worker::coarse_ns();
         let reusable = name.is_none() && min_first_segment == 0;
-        if let Some(t) = local.filter(|_| reusable).and_then(reuse) {
+        if let Some(t) = local
+            .filter(|_| reusable)
+            .and_then(super::free_tasks::reuse)
+        {
             // Still listed in the registry from its allocation.
             t.reset(id, at, born_ns);
             #[cfg(feature = "test-hooks")]
@@ -324,6 +254,13 @@ impl TaskShared {
         let place = shared.registry.insert(k, id, Arc::downgrade(&t));
         t.reg_index.store(place, Relaxed);
         t
+    }
+
+    /// A finished task whose struct may serve another spawn: it ran to
+    /// its end (a spawn during shutdown's never starts) and has no `extra`
+    /// (set once per allocation).
+    pub(crate) fn is_reusable(&self) -> bool {
+        self.extra.is_none() && self.park_state.is_done()
     }
 
     /// Make a struct, new or from a free list, a new task: every field

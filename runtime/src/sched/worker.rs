@@ -35,6 +35,7 @@ use crossbeam_deque::{Injector, Stealer, Worker as LocalDeque};
 use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
+use super::free_tasks::FreeTasks;
 use super::monitor::MonitorWake;
 use super::placement::{note_slice, pick, stealable, watching_lone};
 use super::poller::{LocalPoll, PollerShared};
@@ -143,10 +144,9 @@ pub(crate) struct Shared {
     pub deadlock_reported: std::sync::atomic::AtomicBool,
     /// How workers and the shutdown wake the monitor thread (`monitor.rs`).
     pub monitor: MonitorWake,
-    /// Task structs the workers' free lists overflowed into (`task.rs`).
-    pub free_tasks: Mutex<Vec<Arc<TaskShared>>>,
-    /// Its length, written under its lock, read without (a hint).
-    pub free_tasks_len: AtomicUsize,
+    /// Task structs the workers' free lists overflowed into
+    /// (`free_tasks.rs`).
+    pub free_tasks: FreeTasks,
 }
 
 impl Shared {
@@ -195,8 +195,7 @@ impl Shared {
             stw_lock: Semaphore::new(),
             epoch: Instant::now(),
             monitor: MonitorWake::default(),
-            free_tasks: Mutex::new(Vec::with_capacity(super::task::SHARED_FREE_TASKS)),
-            free_tasks_len: AtomicUsize::new(0),
+            free_tasks: FreeTasks::new(),
         }
     }
 
@@ -457,7 +456,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         parked_since_pass: Cell::new(false),
         prefetched: Cell::new(0),
         lone_seen: (0..shared.workers.len()).map(|_| Cell::new(None)).collect(),
-        free_tasks: RefCell::new(Vec::with_capacity(super::task::FREE_TASKS)),
+        free_tasks: RefCell::new(Vec::with_capacity(super::free_tasks::FREE_TASKS)),
         quick_yields: Cell::new(0),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
@@ -564,12 +563,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     // every task struct its workers kept. The shared list too: this
     // worker pushes no more, and the last worker to get here empties it.
     local.free_tasks.borrow_mut().clear();
-    let rest = {
-        let mut list = shared.free_tasks.lock();
-        shared.free_tasks_len.store(0, Relaxed);
-        std::mem::take(&mut *list)
-    };
-    drop(rest);
+    drop(shared.free_tasks.clear());
     ctx.flush_own();
     // Conservation of segments: with every coroutine of this worker gone
     // and its cache flushed, it holds no segment bytes at all.
@@ -662,7 +656,8 @@ pub(super) fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> b
 }
 
 /// Nothing to run: spin briefly, then sleep in the poller until a wake-up,
-/// a timer, or the next scavenger or shrink pass (`shrink_pass` runs this
+/// a timer, or the next scavenger, shrink or free-task trim pass
+/// (`free_tasks.rs`; `shrink_pass` runs this
 /// worker's shrink pass if due and says when the next one is).
 fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Duration>) {
     // Nothing runs here: a new slice number (the monitor must not count
@@ -692,12 +687,14 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
         return;
     }
     let s = &local.shared;
-    // Nothing to run: a scavenger pass if one is due, off the coroutines'
-    // path (Go's background scavenger); the sleep ends when the next is due.
+    // Nothing to run: a scavenger pass and a trim of the free task structs
+    // if due, off the coroutines' path (Go's background scavenger); the
+    // sleep ends when the next is due.
     // Free segments held here go to the pool to age once in a while.
     local.ctx.flush_own_if_stale();
     s.pool.tick();
     let shrink_in = shrink_pass();
+    let trim_in = s.free_tasks.trim(Instant::now);
     let me = &s.workers[local.idx];
     remote::announce_sleep(&me.sleeping);
     s.sleepers.fetch_add(1, SeqCst);
@@ -706,7 +703,7 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
         local.ctx.wc().idle_parks.add(1);
         let next = local.timers.borrow().next_deadline();
         let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
-        let wait = [timer, s.pool.next_pass_in(), shrink_in]
+        let wait = [timer, s.pool.next_pass_in(), shrink_in, trim_in]
             .into_iter()
             .flatten()
             .min();
