@@ -1,6 +1,8 @@
 //! Where a new coroutine starts (docs/architecture.md, "Placement"):
 //! started coroutines never migrate, so placement is the only load
-//! balancing, and these tests pin its three rules on 2 workers.
+//! balancing, and these tests pin its rules on 2 workers; and which
+//! unstarted coroutine a worker starts first (newest, every 128th the
+//! oldest) on 1.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -243,4 +245,70 @@ fn a_quick_yield_loop_still_lets_timers_wake_ups_and_spawns_in() {
         }
         t.join().unwrap();
     });
+}
+
+/// A node of a 10-ary spawn tree `depth` deep (skynet's shape): spawn the
+/// children, then wait for their sums; counts live nodes and their peak.
+fn tree(depth: u32, live: Arc<(AtomicUsize, AtomicUsize)>) -> u64 {
+    let now = live.0.fetch_add(1, SeqCst) + 1;
+    live.1.fetch_max(now, SeqCst);
+    let sum = if depth == 0 {
+        1
+    } else {
+        let hs: Vec<_> = (0..10)
+            .map(|_| {
+                let live = live.clone();
+                bamboo::spawn(move || tree(depth - 1, live))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    };
+    live.0.fetch_sub(1, SeqCst);
+    sum
+}
+
+/// A worker starts its newest spawn first: a spawn tree runs depth first,
+/// so few of its coroutines are alive at once (FIFO starts ran it level
+/// by level: 11,112 of 111,111 alive at the peak).
+#[test]
+fn a_spawn_tree_runs_depth_first() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let live = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let l = live.clone();
+    let sum = rt.block_on(move || tree(5, l));
+    assert_eq!(sum, 100_000);
+    let peak = live.1.load(SeqCst);
+    assert!(
+        peak < 2_000,
+        "{peak} of 111,111 coroutines alive at the peak"
+    );
+}
+
+/// Newest first is not newest only: a worker whose coroutines keep
+/// spawning still starts its oldest unstarted one (every 128th start at
+/// home is the oldest), long before the newer ones run out.
+#[test]
+fn a_worker_that_keeps_spawning_still_starts_its_oldest_spawn() {
+    const CHAIN: usize = 20_000;
+    fn link(n: usize, started: Arc<AtomicUsize>) {
+        started.fetch_add(1, SeqCst);
+        if n > 0 {
+            drop(bamboo::spawn(move || link(n - 1, started)));
+        }
+    }
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let links_before_oldest = rt.block_on(|| {
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = started.clone();
+        let oldest = bamboo::spawn(move || s.load(SeqCst));
+        // Each link spawns the next as it ends: there is always a newer
+        // unstarted coroutine than `oldest` until the chain ends.
+        let s = started.clone();
+        drop(bamboo::spawn(move || link(CHAIN, s)));
+        oldest.join().unwrap()
+    });
+    assert!(
+        links_before_oldest < 1_000,
+        "the oldest spawn started after {links_before_oldest} of {CHAIN} newer ones"
+    );
 }

@@ -156,7 +156,14 @@ fn yield_now_interleaves_on_one_worker() {
         ha.join().unwrap();
         hb.join().unwrap();
     });
-    assert_eq!(&*log.lock(), b"ababab");
+    // Either may start first (a worker starts its newest spawn first,
+    // docs/architecture.md "Placement"); then they alternate.
+    let log = log.lock();
+    assert!(
+        *log == b"ababab" || *log == b"bababa",
+        "{}",
+        String::from_utf8_lossy(&log)
+    );
 }
 
 #[test]

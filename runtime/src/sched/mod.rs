@@ -150,7 +150,8 @@ impl Runtime {
         crate::coro::install_panic_hook();
         crate::signal::install();
         let n = cfg.workers;
-        let deques: Vec<LocalDeque<Unstarted>> = (0..n).map(|_| LocalDeque::new_fifo()).collect();
+        // LIFO at home, FIFO for thieves (`placement.rs`).
+        let deques: Vec<LocalDeque<Unstarted>> = (0..n).map(|_| LocalDeque::new_lifo()).collect();
         let stealers = deques.iter().map(LocalDeque::stealer).collect();
         let mut polls = Vec::with_capacity(n);
         let mut pollers = Vec::with_capacity(n);

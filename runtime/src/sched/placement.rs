@@ -4,8 +4,11 @@
 //! Contract:
 //! - Started coroutines never migrate (docs/architecture.md): the only
 //!   balancing is which worker *starts* an unstarted one. Unstarted
-//!   coroutines sit in their spawner's crossbeam deque (FIFO) or in the
-//!   shared injector (spawns from plain threads).
+//!   coroutines sit in their spawner's crossbeam deque or in the shared
+//!   injector (spawns from plain threads). The deque is LIFO for its
+//!   owner, FIFO for thieves (crossbeam's `new_lifo`): a tree of spawns
+//!   runs depth first at home while thieves take old subtrees; every
+//!   [`OLDEST_EVERY`]th take at home takes the oldest ([`pop_own`]).
 //! - A worker picks ready coroutines first, unstarted ones every
 //!   [`NEW_FIRST_EVERY`]th pick, the injector first every
 //!   [`INJECTOR_FIRST_EVERY`]th.
@@ -259,7 +262,7 @@ fn pick_slow(local: &Local, tick: u64, prefer_new: bool) -> Option<Next> {
         // Just yielded: anything unstarted here or in the injector first,
         // without going as far as stealing.
         if !local.unstarted.is_empty() {
-            if let Some(u) = local.unstarted.pop() {
+            if let Some(u) = pop_own(local) {
                 return Some(Next::New(u));
             }
         }
@@ -286,7 +289,7 @@ pub(super) fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
             return Some(u);
         }
     }
-    if let Some(u) = local.unstarted.pop() {
+    if let Some(u) = pop_own(local) {
         return Some(u);
     }
     if let Some(u) = steal_injector(local) {
@@ -308,6 +311,28 @@ pub(super) fn find_unstarted(local: &Local, tick: u64) -> Option<Unstarted> {
             let st = &shared.stealers[k];
             steal(local, || st.steal_batch_and_pop(&local.unstarted))
         })
+}
+
+/// Every this many takes from its own deque, a worker takes the oldest
+/// unstarted coroutine there, not the newest, so a worker that spawns
+/// faster than it starts cannot leave its oldest spawn waiting for ever
+/// (thieves take the oldest too).
+const OLDEST_EVERY: u32 = 128;
+
+/// The next unstarted coroutine from this worker's own deque: the newest
+/// (LIFO: a tree of spawns runs depth first, so its live coroutines stay
+/// few and warm in the cache), every [`OLDEST_EVERY`]th time the oldest.
+#[inline]
+fn pop_own(local: &Local) -> Option<Unstarted> {
+    let n = local.own_pops.get().wrapping_add(1);
+    local.own_pops.set(n);
+    if n.is_multiple_of(OLDEST_EVERY) {
+        let own = &local.shared.stealers[local.idx];
+        if let Some(u) = drain_steal(&mut || own.steal()) {
+            return Some(u);
+        }
+    }
+    local.unstarted.pop()
 }
 
 /// How long a worker's *lone* unstarted coroutine is left to it while it

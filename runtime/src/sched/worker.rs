@@ -343,6 +343,9 @@ pub(crate) struct Local {
     /// first saw a lone unstarted coroutine in its deque, and when
     /// (`placement::stealable`).
     pub(super) lone_seen: Box<[Cell<Option<super::placement::LoneSeen>>]>,
+    /// Takes from its own deque (`placement::pop_own`: every
+    /// `OLDEST_EVERY`th takes the oldest).
+    pub(super) own_pops: Cell<u32>,
     /// Task structs for this worker's next spawns (`task::recycle`).
     pub free_tasks: RefCell<Vec<Arc<TaskShared>>>,
     /// `yield_now` calls that returned at once since the last one that
@@ -456,6 +459,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         parked_since_pass: Cell::new(false),
         prefetched: Cell::new(0),
         lone_seen: (0..shared.workers.len()).map(|_| Cell::new(None)).collect(),
+        own_pops: Cell::new(0),
         free_tasks: RefCell::new(Vec::with_capacity(super::free_tasks::FREE_TASKS)),
         quick_yields: Cell::new(0),
     });
