@@ -6,8 +6,9 @@
 # bug and asserts loom finds it (loom prints that interleaving: expected).
 #
 #   bash scripts/loom.sh          every model, CI settings (~2 s of checking)
-#   bash scripts/loom.sh --full   and the stop-the-world model with 6
-#                                 preemptions instead of 3 (~20 s more)
+#   bash scripts/loom.sh --full   and the stop-the-world models with 6
+#                                 preemptions instead of 3 (~20 s more),
+#                                 spawn_batch_wake with 3 instead of 2 (~7 s)
 #
 # Its own target directory, so the --cfg loom build does not evict the
 # normal one.
@@ -20,4 +21,5 @@ export RUST_BACKTRACE=0
 cargo test -p bamboo --lib --release models::
 if [[ "${1:-}" == "--full" ]]; then
     LOOM_MAX_PREEMPTIONS=6 cargo test -p bamboo --lib --release models::stw_
+    LOOM_MAX_PREEMPTIONS=3 cargo test -p bamboo --lib --release models::spawn_batch_
 fi

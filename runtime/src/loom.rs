@@ -17,7 +17,8 @@
 //! `sched/waitq.rs` (wait queue), `sched/park.rs` (thread parking),
 //! `sched/stw.rs` (stop-the-world rendezvous), `sched/remote.rs` (remote
 //! wake-up handshake), `sched/placement.rs` (the handoff to an idle
-//! worker), `sched/poller.rs` (readiness generations),
+//! worker, a spawn's wake-up), `sched/worker.rs` (the sleepers' count and
+//! the sleep handshake's fence), `sched/poller.rs` (readiness generations),
 //! `sync/waiter.rs` (the claim word of channel and select waits).
 
 /// Bugs a model may plant in the real code (each one is a naive version of
@@ -50,6 +51,10 @@ pub(crate) enum Bug {
     /// A spawner that handed a coroutine to an idle worker does not fence
     /// before reading its `sleeping` flag.
     HandoffNoFence,
+    /// The push that makes the spawner's deque two long (`Placed::Queued`)
+    /// wakes a sleeper by the count alone, without the handshake's fence,
+    /// as the later pushes do.
+    QueuedNoFence,
     /// `IoState::enqueue` does not compare the readiness generation.
     PollerNoGenCheck,
     /// `Waiter::claim` loads `WAITING` and then stores its case, instead

@@ -729,10 +729,10 @@ fn spawn_body(
             Placed::Elsewhere
         }
     };
-    match placed {
-        Placed::Lone | Placed::HandedOff => {}
-        Placed::Queued | Placed::Elsewhere => shared.wake_one(),
-        Placed::QueuedBehind => shared.wake_one_no_fence(),
+    match placed.wake() {
+        None => {}
+        Some(worker::Wake::Fenced) => shared.wake_one(),
+        Some(worker::Wake::CountOnly) => shared.wake_one_no_fence(),
     }
     task
 }

@@ -17,6 +17,7 @@
 //! | `stw_spinning_coroutine` | the stop's ask to yield (`stw.rs`) | `StwNoAsk`, `StwAskBeforeFlag` |
 //! | `remote_wake`         | remote wake-up handshake (`remote.rs`)| `RemoteNoFence`      |
 //! | `handoff_wake`        | a spawn handed to an idle worker (`placement.rs`) | `HandoffNoFence` |
+//! | `spawn_batch_wake`    | a batch of spawns in the spawner's deque vs a sleeper (`placement.rs`, `worker.rs`) | `QueuedNoFence` |
 //! | `poller_readiness`    | lost-readiness protocol (`poller.rs`) | `PollerNoGenCheck`   |
 
 use std::sync::atomic::Ordering::*;
@@ -26,12 +27,13 @@ use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use loom::thread;
 
 use super::park;
-use super::placement;
+use super::placement::{self, Offer};
 use super::poller::{Dir, IoState};
 use super::remote::{self, RemoteQueue};
 use super::state::ParkState;
 use super::stw::Stw;
 use super::waitq::Semaphore;
+use super::worker;
 use crate::loom::{plant, Bug};
 
 /// Run `model` with `bug` planted; loom must find it.
@@ -482,4 +484,233 @@ fn poller_readiness_model() {
 #[test]
 fn poller_readiness_finds_no_gen_check() {
     finds(Bug::PollerNoGenCheck, poller_readiness);
+}
+
+/// Stands in for a worker's crossbeam deque of unstarted coroutines
+/// (`crossbeam_deque::Worker`, FIFO: loom cannot see inside crossbeam):
+/// its `front` (thieves advance it) and `back` (the owner's) indices, read
+/// and written with crossbeam-deque 0.8.8's orderings. So the length the
+/// spawner reads right after its push is the real code's kind
+/// (`Worker::len`: its own `back`, `front` `SeqCst`), and so is a thief's
+/// (`Stealer::len`: `front`, a `SeqCst` fence, `back`). A steal takes the
+/// older half as `steal_batch_and_pop` does (`(len - 1) / 2` plus the one
+/// it returns; its fence is `epoch::pin`'s) by a compare-and-swap of
+/// `front`. To keep loom's search small: the coroutines are numbered by
+/// their place (the n-th pushed is `n`; the indices say which were taken,
+/// so there is no buffer), `push` publishes `back` with one `Release` store
+/// (crossbeam: a `Release` fence, then a relaxed store) and skips the
+/// `front` load that only decides a resize (no resize here), and the owner
+/// keeps its own `back` in `mine` (its relaxed load of it reads its last
+/// store).
+struct Deque {
+    front: AtomicUsize,
+    back: AtomicUsize,
+    mine: std::sync::atomic::AtomicUsize,
+}
+
+impl Deque {
+    fn new() -> Deque {
+        Deque {
+            front: AtomicUsize::new(0),
+            back: AtomicUsize::new(0),
+            mine: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `Worker::push` (owner only) of the next coroutine.
+    fn push(&self) {
+        let b = self.mine.load(Relaxed) + 1;
+        self.mine.store(b, Relaxed);
+        self.back.store(b, Release);
+    }
+
+    /// `Worker::len` (owner only).
+    fn len(&self) -> usize {
+        let b = self.mine.load(Relaxed);
+        let f = self.front.load(SeqCst);
+        (b.wrapping_sub(f) as isize).max(0) as usize
+    }
+
+    /// `Stealer::len`.
+    fn stealer_len(&self) -> usize {
+        let f = self.front.load(Acquire);
+        loom::sync::atomic::fence(SeqCst);
+        let b = self.back.load(Acquire);
+        (b.wrapping_sub(f) as isize).max(0) as usize
+    }
+
+    /// `Stealer::steal_batch_and_pop`: the coroutines taken, oldest first.
+    fn steal_batch_and_pop(&self) -> crossbeam_deque::Steal<std::ops::Range<usize>> {
+        let f = self.front.load(Acquire);
+        loom::sync::atomic::fence(SeqCst);
+        let b = self.back.load(Acquire);
+        let len = b.wrapping_sub(f) as isize;
+        if len <= 0 {
+            return crossbeam_deque::Steal::Empty;
+        }
+        let n = (len as usize - 1) / 2 + 1;
+        match self.front.compare_exchange(f, f + n, SeqCst, Relaxed) {
+            Ok(_) => crossbeam_deque::Steal::Success(f + 1..f + n + 1),
+            Err(_) => crossbeam_deque::Steal::Retry,
+        }
+    }
+
+    /// What is left (once every other thread is done).
+    fn rest(&self) -> std::ops::Range<usize> {
+        self.front.load(SeqCst) + 1..self.mine.load(Relaxed) + 1
+    }
+}
+
+/// A sleeper of `spawn_batch_wake`: its `sleeping` flag and its poller
+/// ([`Waker`], with a stop for the model's end).
+struct Sleeper {
+    sleeping: crate::loom::sync::atomic::AtomicBool,
+    /// (woken, stopped)
+    state: crate::loom::sync::Mutex<(bool, bool)>,
+    cv: crate::loom::sync::Condvar,
+}
+
+impl Sleeper {
+    fn wake(&self) {
+        self.state.lock().0 = true;
+        self.cv.notify_all();
+    }
+
+    /// The poller's wait: true when woken, false when stopped and not
+    /// woken.
+    fn wait(&self) -> bool {
+        let mut s = self.state.lock();
+        while !s.0 && !s.1 {
+            self.cv.wait(&mut s);
+        }
+        std::mem::take(&mut s.0)
+    }
+
+    fn stop(&self) {
+        self.state.lock().1 = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Coroutines the spawner of `spawn_batch_wake` pushes.
+const BATCH: usize = 3;
+
+/// A busy coroutine spawns [`BATCH`] coroutines in a row onto its worker's
+/// deque and never gives the worker back (no pop: its slice never ends),
+/// while an idle worker goes to sleep and a thief (a worker awake) looks
+/// once. Each push is `placement::place`'s tail: the length the deque
+/// reports after it (`placement::queued`) decides how to wake a sleeper
+/// (`Placed::wake`: the 2nd push the full handshake, the 3rd the sleepers'
+/// count alone), and `worker::take_sleeper` takes the one to wake. The
+/// idle worker starts where `worker::idle` goes to sleep (its pick found
+/// nothing: nothing is pushed yet): `worker::sleep_unless` announces the
+/// sleep, counts it, re-checks (`placement::offer`: two or more is work;
+/// a lone coroutine first seen there is not, as in `has_work`) and waits
+/// in its poller; woken, or with work found, it steals until it finds
+/// nothing (`steal_batch_and_pop`; a lone coroutine at once, as
+/// `placement::stealable` lets it go after `LONE_STEAL_DELAY` of its owner
+/// in one slice, for ever here) and goes to sleep again. The thief steals
+/// once if `offer` shows a batch, then runs what it took for the rest of
+/// the model: a steal between two pushes (the next is the second again)
+/// or racing one.
+///
+/// After its pushes the spawner stops the sleeper (from then on only the
+/// monitor would wake it, not modelled: it wakes a sleeper for a deque
+/// whose owner stays in one slice). A sleeper stopped, not woken, exits
+/// without another look, so at most one coroutine may be left (the
+/// spawner's run-next, which a sleeper may leave to the monitor); two or
+/// more mean a lost wake-up. Every coroutine is taken once. [`Deque`]
+/// stands in for the crossbeam deque (see there).
+fn spawn_batch_wake() {
+    struct Model {
+        q: Deque,
+        sleepers: crate::loom::sync::atomic::AtomicUsize,
+        workers: [Sleeper; 1],
+    }
+    let m = Arc::new(Model {
+        q: Deque::new(),
+        sleepers: crate::loom::sync::atomic::AtomicUsize::new(0),
+        workers: [Sleeper {
+            sleeping: crate::loom::sync::atomic::AtomicBool::new(false),
+            state: crate::loom::sync::Mutex::new((false, false)),
+            cv: crate::loom::sync::Condvar::new(),
+        }],
+    });
+    let idle = {
+        let m = m.clone();
+        thread::spawn(move || {
+            let me = &m.workers[0];
+            let mut took = Vec::new();
+            loop {
+                let woken = worker::sleep_unless(
+                    &me.sleeping,
+                    &m.sleepers,
+                    || placement::offer(m.q.stealer_len()) == Offer::Batch,
+                    || me.wait(),
+                );
+                if woken == Some(false) {
+                    return took;
+                }
+                while let Some(r) = placement::drain_steal(&mut || m.q.steal_batch_and_pop()) {
+                    took.extend(r);
+                }
+            }
+        })
+    };
+    let thief = {
+        let m = m.clone();
+        thread::spawn(move || {
+            if placement::offer(m.q.stealer_len()) != Offer::Batch {
+                return 0..0;
+            }
+            placement::drain_steal(&mut || m.q.steal_batch_and_pop()).unwrap_or(0..0)
+        })
+    };
+    for _ in 0..BATCH {
+        m.q.push();
+        if let Some(how) = placement::queued(m.q.len()).wake() {
+            if let Some(w) = worker::take_sleeper(how, &m.sleepers, &m.workers, |w| &w.sleeping) {
+                w.wake();
+            }
+        }
+    }
+    m.workers[0].stop();
+    let took = idle.join().unwrap();
+    let stolen = thief.join().unwrap();
+    let left = m.q.rest();
+    assert!(
+        left.len() <= 1,
+        "a worker slept, never woken, with {left:?} queued (it took {took:?}, the thief {stolen:?})"
+    );
+    let mut all: Vec<usize> = took.into_iter().chain(stolen).chain(left).collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=BATCH).collect::<Vec<_>>(),
+        "each coroutine taken once"
+    );
+}
+
+/// Three threads in loops: 2 preemptions by default (under a second with
+/// its twin); `LOOM_MAX_PREEMPTIONS` overrides it (`scripts/loom.sh
+/// --full` runs 3, ~7 s).
+fn spawn_batch_builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b
+}
+
+#[test]
+fn spawn_batch_wake_model() {
+    spawn_batch_builder().check(spawn_batch_wake);
+}
+
+#[test]
+fn spawn_batch_wake_finds_queued_no_fence() {
+    plant(Some(Bug::QueuedNoFence));
+    let r = std::panic::catch_unwind(|| spawn_batch_builder().check(spawn_batch_wake));
+    plant(None);
+    assert!(r.is_err(), "loom did not find QueuedNoFence");
 }

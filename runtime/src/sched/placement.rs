@@ -36,6 +36,15 @@
 //!   the later push only reads the sleepers' count, to wake more workers
 //!   for a long batch (`Shared::wake_one_no_fence`). A thief that leaves
 //!   one behind makes the next push the second again.
+//!   **The loom model `spawn_batch_wake` (`sched/models.rs`) finds this
+//!   argument wrong.** A thief can take the older of the two *after* the
+//!   third push read the length (that push saw three and skipped the
+//!   fence), and read the deque's `back` from before the third push; a
+//!   worker that announces its sleep then sees the thief's `front` and the
+//!   same old `back`: one coroutine, a lone one first seen, so it sleeps,
+//!   with two stealable ones queued and nobody to wake it until the thief
+//!   comes back or the monitor's tick. Nothing made the third push
+//!   visible: on the spawner's side no fence follows it.
 //! - A `yield_now` with nothing else to run on this worker returns at once
 //!   ([`yield_at_once`]); every [`QUICK_YIELDS`]th goes through the loop.
 //!
@@ -65,7 +74,7 @@ use crossbeam_deque::Steal;
 
 use super::slice::Next;
 use super::task::Unstarted;
-use super::worker::Local;
+use super::worker::{Local, Wake};
 use crate::loom::sync::atomic::{fence, AtomicBool};
 use crate::loom::{planted, Bug};
 
@@ -126,12 +135,41 @@ pub(super) fn place(local: &Local, u: Unstarted) -> Placed {
     local.unstarted.push(u);
     let p = &shared.workers[local.idx].pushes;
     p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
-    // (A thief may shrink the deque meanwhile: a smaller length only asks
-    // for more of the handshake, never less.)
-    match local.unstarted.len() {
+    queued(local.unstarted.len())
+}
+
+/// Where a push onto the spawner's own deque put its coroutine, by the
+/// length the deque reports right after the push (the owner's
+/// `Worker::len`: its own `back`, the thieves' `front`). A thief that
+/// shrinks the deque before the read only asks for more of the handshake,
+/// never less (0, a deque emptied by thieves since the push, asks for the
+/// count alone: nothing is left to wake a worker for); one that steals
+/// after it is the lost wake-up of the module contract. Shared with the
+/// loom model `spawn_batch_wake`.
+#[inline]
+pub(super) fn queued(len: usize) -> Placed {
+    match len {
         1 => Placed::Lone,
         2 => Placed::Queued,
         _ => Placed::QueuedBehind,
+    }
+}
+
+impl Placed {
+    /// How the spawner wakes a sleeping worker for a coroutine placed so
+    /// (`spawn_body`; `worker::take_sleeper`): not at all for a lone
+    /// run-next or a handoff (whose worker [`place`] woke), the full
+    /// handshake for the push that makes the deque two long and for the
+    /// injector, the sleepers' count alone for a later push (see the
+    /// module contract). Shared with the loom model `spawn_batch_wake`.
+    #[inline]
+    pub(super) fn wake(&self) -> Option<Wake> {
+        match self {
+            Placed::Lone | Placed::HandedOff => None,
+            Placed::Queued if planted(Bug::QueuedNoFence) => Some(Wake::CountOnly),
+            Placed::Queued | Placed::Elsewhere => Some(Wake::Fenced),
+            Placed::QueuedBehind => Some(Wake::CountOnly),
+        }
     }
 }
 
@@ -354,12 +392,12 @@ const LONE_STEAL_DELAY: std::time::Duration = std::time::Duration::from_micros(3
 /// slice across a tick (`monitor.rs`), whichever comes first.
 pub(super) fn stealable(local: &Local, k: usize) -> bool {
     let seen = &local.lone_seen[k];
-    match local.shared.stealers[k].len() {
-        0 => {
+    match offer(local.shared.stealers[k].len()) {
+        Offer::Nothing => {
             seen.set(None);
             false
         }
-        1 => {
+        Offer::Lone => {
             // Changes when `k` starts a slice or pushes a new coroutine.
             let n = super::monitor::slice_number(&local.shared, k)
                 .wrapping_add(local.shared.workers[k].pushes.load(Relaxed));
@@ -371,7 +409,32 @@ pub(super) fn stealable(local: &Local, k: usize) -> bool {
                 }
             }
         }
-        _ => true,
+        Offer::Batch => true,
+    }
+}
+
+/// What another worker's deque offers a thief, by the length it reads
+/// there ([`stealable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Offer {
+    /// Empty.
+    Nothing,
+    /// A lone coroutine: its owner's run-next, stealable only after
+    /// [`LONE_STEAL_DELAY`] (a worker that first sees it as it goes to
+    /// sleep sleeps).
+    Lone,
+    /// Two or more: stealable at once (a steal takes the older half).
+    Batch,
+}
+
+/// See [`Offer`]; shared with the loom model `spawn_batch_wake` (a
+/// sleeper's re-check).
+#[inline]
+pub(super) fn offer(len: usize) -> Offer {
+    match len {
+        0 => Offer::Nothing,
+        1 => Offer::Lone,
+        _ => Offer::Batch,
     }
 }
 

@@ -26,7 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Instant;
@@ -51,7 +51,7 @@ use super::waitq::Semaphore;
 use crate::config::Config;
 use crate::coro::{self, Preempter, StackCtx};
 use crate::counters::Counters;
-use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::atomic::{fence, AtomicBool};
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
 
@@ -128,7 +128,9 @@ pub(crate) struct Shared {
     pub workers: Box<[WorkerShared]>,
     pub injector: Injector<Unstarted>,
     pub stealers: Box<[Stealer<Unstarted>]>,
-    pub sleepers: AtomicUsize,
+    /// Workers in their sleep's handshake ([`sleep_unless`]), for
+    /// [`take_sleeper`].
+    pub sleepers: crate::loom::sync::atomic::AtomicUsize,
     pub shutdown: AtomicBool,
     /// The shutdown's drain (see [`shutdown`]): workers still draining,
     /// how many of them wait with nothing to run, and whether they gave
@@ -184,7 +186,7 @@ impl Shared {
             pool,
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
-            sleepers: AtomicUsize::new(0),
+            sleepers: crate::loom::sync::atomic::AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             drain: Drain {
                 active: AtomicUsize::new(n),
@@ -230,26 +232,25 @@ impl Shared {
         }
     }
 
-    /// Wake one sleeping worker, if any, to look for work.
+    /// Wake one sleeping worker, if any, to look for work (the full
+    /// handshake, [`Wake::Fenced`]).
     pub(crate) fn wake_one(&self) {
-        fence(SeqCst);
-        self.wake_one_no_fence();
+        if let Some(w) = take_sleeper(Wake::Fenced, &self.sleepers, &self.workers, |w| &w.sleeping)
+        {
+            w.poller.wake();
+        }
     }
 
-    /// [`Shared::wake_one`] without its fence: for work that an earlier
-    /// fenced wake-up already announced and that is still there
-    /// (`placement::place`, a third spawn in a row), so a worker that
-    /// announces its sleep now sees it anyway; this only wakes one more
-    /// of those already asleep.
+    /// [`Shared::wake_one`] without its fence ([`Wake::CountOnly`]): for
+    /// work that an earlier fenced wake-up already announced and that is
+    /// still there (`placement::place`, a third spawn in a row), so a
+    /// worker that announces its sleep now sees it anyway; this only wakes
+    /// one more of those already asleep.
     pub(crate) fn wake_one_no_fence(&self) {
-        if self.sleepers.load(Relaxed) == 0 {
-            return;
-        }
-        for w in self.workers.iter() {
-            if w.sleeping.load(Relaxed) && w.sleeping.swap(false, AcqRel) {
-                w.poller.wake();
-                return;
-            }
+        if let Some(w) = take_sleeper(Wake::CountOnly, &self.sleepers, &self.workers, |w| {
+            &w.sleeping
+        }) {
+            w.poller.wake();
         }
     }
 
@@ -323,6 +324,65 @@ impl Shared {
             }
         }
     }
+}
+
+/// How a wake-up for queued work looks for a sleeper ([`take_sleeper`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The sleep handshake: a fence, then the sleepers' count.
+    Fenced,
+    /// The count alone: for work an earlier fenced wake-up announced
+    /// (`placement::Placed::wake`).
+    CountOnly,
+}
+
+/// The waker's side of the sleep handshake: the sleeper a wake-up for
+/// queued work takes, if any. With [`Wake::Fenced`], a fence first, after
+/// the caller's push: against [`sleep_unless`] (Dekker's handshake, as in
+/// `remote.rs`) either this sees the sleeper counted and flagged, or the
+/// sleeper's re-check sees the push. Then none when the `sleepers` count
+/// shows none, else the first of `workers` whose `sleeping` flag this
+/// clears (no other waker will wake that one: the caller must). Generic
+/// over the worker so that the loom model `spawn_batch_wake`
+/// (`sched/models.rs`) runs it.
+#[inline]
+pub(crate) fn take_sleeper<'a, W>(
+    how: Wake,
+    sleepers: &crate::loom::sync::atomic::AtomicUsize,
+    workers: &'a [W],
+    sleeping: impl Fn(&W) -> &AtomicBool,
+) -> Option<&'a W> {
+    if how == Wake::Fenced {
+        fence(SeqCst);
+    }
+    if sleepers.load(Relaxed) == 0 {
+        return None;
+    }
+    workers.iter().find(|w| {
+        let s = sleeping(w);
+        s.load(Relaxed) && s.swap(false, AcqRel)
+    })
+}
+
+/// The sleeper's side of the handshake ([`take_sleeper`] is the waker's):
+/// announce the sleep (`remote::announce_sleep`: `sleeping`, a fence),
+/// count this worker among the `sleepers`, then `recheck` for work (true:
+/// some is there, do not wait) and `wait` unless it found some; then
+/// clear both. What `wait` returned, `None` when the re-check found work.
+/// Shared with the loom model `spawn_batch_wake`.
+#[inline]
+pub(super) fn sleep_unless<R>(
+    sleeping: &AtomicBool,
+    sleepers: &crate::loom::sync::atomic::AtomicUsize,
+    recheck: impl FnOnce() -> bool,
+    wait: impl FnOnce() -> R,
+) -> Option<R> {
+    remote::announce_sleep(sleeping);
+    sleepers.fetch_add(1, SeqCst);
+    let r = if recheck() { None } else { Some(wait()) };
+    sleeping.store(false, SeqCst);
+    sleepers.fetch_sub(1, SeqCst);
+    r
 }
 
 /// Worker-thread-local scheduler state.
@@ -700,21 +760,24 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
     let shrink_in = shrink_pass();
     let trim_in = s.free_tasks.trim(Instant::now);
     let me = &s.workers[local.idx];
-    remote::announce_sleep(&me.sleeping);
-    s.sleepers.fetch_add(1, SeqCst);
-    local.ctx.release_cache();
-    if !has_work(local) {
-        local.ctx.wc().idle_parks.add(1);
-        let next = local.timers.borrow().next_deadline();
-        let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
-        let wait = [timer, s.pool.next_pass_in(), shrink_in, trim_in]
-            .into_iter()
-            .flatten()
-            .min();
-        poll_now(local, wait);
-    }
-    me.sleeping.store(false, SeqCst);
-    s.sleepers.fetch_sub(1, SeqCst);
+    sleep_unless(
+        &me.sleeping,
+        &s.sleepers,
+        || {
+            local.ctx.release_cache();
+            has_work(local)
+        },
+        || {
+            local.ctx.wc().idle_parks.add(1);
+            let next = local.timers.borrow().next_deadline();
+            let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = [timer, s.pool.next_pass_in(), shrink_in, trim_in]
+                .into_iter()
+                .flatten()
+                .min();
+            poll_now(local, wait);
+        },
+    );
     // The monitor may have gone to sleep while every worker slept: this
     // one is about to run coroutines again (one load when it is awake).
     s.monitor.worker_awake();
