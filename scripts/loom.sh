@@ -8,7 +8,7 @@
 #   bash scripts/loom.sh          every model, CI settings (~2 s of checking)
 #   bash scripts/loom.sh --full   and the stop-the-world models with 6
 #                                 preemptions instead of 3 (~20 s more),
-#                                 spawn_batch_wake with 3 instead of 2 (~7 s)
+#                                 spawn_batch_wake with 3 instead of 2 (~6 s)
 #
 # Its own target directory, so the --cfg loom build does not evict the
 # normal one.

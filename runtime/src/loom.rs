@@ -51,10 +51,15 @@ pub(crate) enum Bug {
     /// A spawner that handed a coroutine to an idle worker does not fence
     /// before reading its `sleeping` flag.
     HandoffNoFence,
-    /// The push that makes the spawner's deque two long (`Placed::Queued`)
-    /// wakes a sleeper by the count alone, without the handshake's fence,
-    /// as the later pushes do.
+    /// No push of a spawn batch fences: those that leave two or more in
+    /// the spawner's deque (`Placed::Queued`, `QueuedBehind`) wake a
+    /// sleeper by the sleepers' count alone.
     QueuedNoFence,
+    /// f4e24b0's shortcut: a push that finds two or more already in the
+    /// spawner's deque (`Placed::QueuedBehind`) wakes a sleeper by the
+    /// count alone, without the handshake's fence (a thief that steals
+    /// right after it leaves a sleeper a lone-looking deque).
+    QueuedBehindNoFence,
     /// `IoState::enqueue` does not compare the readiness generation.
     PollerNoGenCheck,
     /// `Waiter::claim` loads `WAITING` and then stores its case, instead

@@ -17,7 +17,7 @@
 //! | `stw_spinning_coroutine` | the stop's ask to yield (`stw.rs`) | `StwNoAsk`, `StwAskBeforeFlag` |
 //! | `remote_wake`         | remote wake-up handshake (`remote.rs`)| `RemoteNoFence`      |
 //! | `handoff_wake`        | a spawn handed to an idle worker (`placement.rs`) | `HandoffNoFence` |
-//! | `spawn_batch_wake`    | a batch of spawns in the spawner's deque vs a sleeper (`placement.rs`, `worker.rs`) | `QueuedNoFence` |
+//! | `spawn_batch_wake`    | a batch of spawns in the spawner's deque vs a sleeper (`placement.rs`, `worker.rs`) | `QueuedNoFence`, `QueuedBehindNoFence` |
 //! | `poller_readiness`    | lost-readiness protocol (`poller.rs`) | `PollerNoGenCheck`   |
 
 use std::sync::atomic::Ordering::*;
@@ -600,8 +600,8 @@ const BATCH: usize = 3;
 /// while an idle worker goes to sleep and a thief (a worker awake) looks
 /// once. Each push is `placement::place`'s tail: the length the deque
 /// reports after it (`placement::queued`) decides how to wake a sleeper
-/// (`Placed::wake`: the 2nd push the full handshake, the 3rd the sleepers'
-/// count alone), and `worker::take_sleeper` takes the one to wake. The
+/// (`Placed::wake`: the 2nd and the 3rd push the full handshake), and
+/// `worker::take_sleeper` takes the one to wake. The
 /// idle worker starts where `worker::idle` goes to sleep (its pick found
 /// nothing: nothing is pushed yet): `worker::sleep_unless` announces the
 /// sleep, counts it, re-checks (`placement::offer`: two or more is work;
@@ -693,7 +693,7 @@ fn spawn_batch_wake() {
 
 /// Three threads in loops: 2 preemptions by default (under a second with
 /// its twin); `LOOM_MAX_PREEMPTIONS` overrides it (`scripts/loom.sh
-/// --full` runs 3, ~7 s).
+/// --full` runs 3, ~6 s).
 fn spawn_batch_builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
@@ -707,10 +707,23 @@ fn spawn_batch_wake_model() {
     spawn_batch_builder().check(spawn_batch_wake);
 }
 
-#[test]
-fn spawn_batch_wake_finds_queued_no_fence() {
-    plant(Some(Bug::QueuedNoFence));
+/// `spawn_batch_wake` with `bug` planted; loom must find it.
+fn spawn_batch_finds(bug: Bug) {
+    plant(Some(bug));
     let r = std::panic::catch_unwind(|| spawn_batch_builder().check(spawn_batch_wake));
     plant(None);
-    assert!(r.is_err(), "loom did not find QueuedNoFence");
+    assert!(r.is_err(), "loom did not find the planted bug {bug:?}");
+}
+
+#[test]
+fn spawn_batch_wake_finds_queued_no_fence() {
+    spawn_batch_finds(Bug::QueuedNoFence);
+}
+
+/// The lost wake-up this model found in f4e24b0 (the third push read the
+/// sleepers' count without the fence; a thief's steal right after it):
+/// restored, loom still finds it.
+#[test]
+fn spawn_batch_wake_finds_queued_behind_no_fence() {
+    spawn_batch_finds(Bug::QueuedBehindNoFence);
 }

@@ -26,25 +26,21 @@
 //!   workers even when the first one yields at once (a thief woken the
 //!   usual way arrives after the spawner's worker has started both). Only
 //!   the owner takes from its `handoff`.
-//! - Only the push that makes the spawner's deque two long pays the
-//!   sleep handshake's fence (`Shared::wake_one`: a locked instruction's
-//!   cost, ~11 ns here, on every spawn of a batch before). A later push
-//!   finds two or more already there, and they stay stealable until a
-//!   thief takes them: a worker that announced its sleep after that fence
-//!   re-checks the deques behind its own fence and sees them (so it does
-//!   not sleep), one that slept before it was counted and woken then; so
-//!   the later push only reads the sleepers' count, to wake more workers
-//!   for a long batch (`Shared::wake_one_no_fence`). A thief that leaves
-//!   one behind makes the next push the second again.
-//!   **The loom model `spawn_batch_wake` (`sched/models.rs`) finds this
-//!   argument wrong.** A thief can take the older of the two *after* the
-//!   third push read the length (that push saw three and skipped the
-//!   fence), and read the deque's `back` from before the third push; a
-//!   worker that announces its sleep then sees the thief's `front` and the
-//!   same old `back`: one coroutine, a lone one first seen, so it sleeps,
-//!   with two stealable ones queued and nobody to wake it until the thief
-//!   comes back or the monitor's tick. Nothing made the third push
-//!   visible: on the spawner's side no fence follows it.
+//! - Every push that leaves two or more in the spawner's deque pays the
+//!   sleep handshake's fence before it reads the sleepers' count
+//!   (`Shared::wake_one`: a locked instruction's cost, ~11 ns here).
+//!   f4e24b0 let a push that finds two or more already there read the
+//!   count alone, on the argument that those stay for a sleeper's
+//!   re-check, behind its own fence. The loom model `spawn_batch_wake`
+//!   (`sched/models.rs`) finds that wrong: a thief takes the older of the
+//!   two *after* that push read the length (it saw three), having read the
+//!   deque's `back` from before the push; a worker that announces its
+//!   sleep then sees the thief's `front` and the same old `back`: one
+//!   coroutine, a lone one first seen, so it sleeps, with two stealable
+//!   ones queued and nobody to wake it until the thief comes back or the
+//!   monitor's tick. Only a fence after the push makes it visible to the
+//!   sleeper (or the sleeper to the spawner). `Bug::QueuedBehindNoFence`
+//!   keeps that shortcut as a twin.
 //! - A `yield_now` with nothing else to run on this worker returns at once
 //!   ([`yield_at_once`]); every [`QUICK_YIELDS`]th goes through the loop.
 //!
@@ -53,9 +49,8 @@
 //!                       worker j idle   -> looking[j] = false (claim),
 //!                                          handoff[j].push, fence,
 //!                                          sleeping[j]? wake j
-//!                       else            -> push; 2nd in the deque: fence,
-//!                                          wake a sleeper; 3rd+: wake a
-//!                                          sleeper the count shows (no fence)
+//!                       else            -> push; 2nd or later in the
+//!                                          deque: fence, wake a sleeper
 //!                       (pushes[k] += 1 for every push)
 //!   thief j looks at k: len 0  -> forget
 //!                       len 1  -> key = slice_number(k) + pushes[k]
@@ -105,8 +100,8 @@ pub(super) enum Placed {
     /// Second in the spawner's deque: wake a worker to steal (the full
     /// handshake: a fence, then the sleepers' count).
     Queued,
-    /// Third or later in the spawner's deque: wake a sleeper if the count
-    /// shows one, without the fence (see [`place`]).
+    /// Third or later in the spawner's deque: the same (not the count
+    /// alone: see the module contract).
     QueuedBehind,
     /// On an idle worker's `handoff` queue, that worker woken.
     HandedOff,
@@ -142,10 +137,10 @@ pub(super) fn place(local: &Local, u: Unstarted) -> Placed {
 /// length the deque reports right after the push (the owner's
 /// `Worker::len`: its own `back`, the thieves' `front`). A thief that
 /// shrinks the deque before the read only asks for more of the handshake,
-/// never less (0, a deque emptied by thieves since the push, asks for the
-/// count alone: nothing is left to wake a worker for); one that steals
-/// after it is the lost wake-up of the module contract. Shared with the
-/// loom model `spawn_batch_wake`.
+/// never less (0, a deque emptied by thieves since the push, is
+/// `QueuedBehind`: nothing is left to wake a worker for); one that steals
+/// after it is why a later push fences too (the module contract). Shared
+/// with the loom model `spawn_batch_wake`.
 #[inline]
 pub(super) fn queued(len: usize) -> Placed {
     match len {
@@ -158,17 +153,18 @@ pub(super) fn queued(len: usize) -> Placed {
 impl Placed {
     /// How the spawner wakes a sleeping worker for a coroutine placed so
     /// (`spawn_body`; `worker::take_sleeper`): not at all for a lone
-    /// run-next or a handoff (whose worker [`place`] woke), the full
-    /// handshake for the push that makes the deque two long and for the
-    /// injector, the sleepers' count alone for a later push (see the
-    /// module contract). Shared with the loom model `spawn_batch_wake`.
+    /// run-next or a handoff (whose worker [`place`] woke), else the full
+    /// handshake (see the module contract). Shared with the loom model
+    /// `spawn_batch_wake`.
     #[inline]
     pub(super) fn wake(&self) -> Option<Wake> {
         match self {
             Placed::Lone | Placed::HandedOff => None,
-            Placed::Queued if planted(Bug::QueuedNoFence) => Some(Wake::CountOnly),
-            Placed::Queued | Placed::Elsewhere => Some(Wake::Fenced),
-            Placed::QueuedBehind => Some(Wake::CountOnly),
+            Placed::Queued | Placed::QueuedBehind if planted(Bug::QueuedNoFence) => {
+                Some(Wake::CountOnly)
+            }
+            Placed::QueuedBehind if planted(Bug::QueuedBehindNoFence) => Some(Wake::CountOnly),
+            Placed::Queued | Placed::QueuedBehind | Placed::Elsewhere => Some(Wake::Fenced),
         }
     }
 }

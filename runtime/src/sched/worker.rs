@@ -241,11 +241,10 @@ impl Shared {
         }
     }
 
-    /// [`Shared::wake_one`] without its fence ([`Wake::CountOnly`]): for
-    /// work that an earlier fenced wake-up already announced and that is
-    /// still there (`placement::place`, a third spawn in a row), so a
-    /// worker that announces its sleep now sees it anyway; this only wakes
-    /// one more of those already asleep.
+    /// [`Shared::wake_one`] without its fence ([`Wake::CountOnly`]): only
+    /// the planted bugs of `placement::Placed::wake` call it now (f4e24b0
+    /// used it for a third spawn in a row; the loom model
+    /// `spawn_batch_wake` found the lost wake-up).
     pub(crate) fn wake_one_no_fence(&self) {
         if let Some(w) = take_sleeper(Wake::CountOnly, &self.sleepers, &self.workers, |w| {
             &w.sleeping
@@ -331,8 +330,8 @@ impl Shared {
 pub(crate) enum Wake {
     /// The sleep handshake: a fence, then the sleepers' count.
     Fenced,
-    /// The count alone: for work an earlier fenced wake-up announced
-    /// (`placement::Placed::wake`).
+    /// The count alone (no caller outside the planted bugs of
+    /// `placement::Placed::wake`).
     CountOnly,
 }
 
