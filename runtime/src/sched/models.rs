@@ -487,7 +487,9 @@ fn poller_readiness_finds_no_gen_check() {
 }
 
 /// Stands in for a worker's crossbeam deque of unstarted coroutines
-/// (`crossbeam_deque::Worker`, FIFO: loom cannot see inside crossbeam):
+/// (`crossbeam_deque::Worker`, LIFO for its owner since f39534c: loom
+/// cannot see inside crossbeam; the spawner here never pops, and a push,
+/// `len` and a steal are the same code in both flavours):
 /// its `front` (thieves advance it) and `back` (the owner's) indices, read
 /// and written with crossbeam-deque 0.8.8's orderings. So the length the
 /// spawner reads right after its push is the real code's kind
