@@ -405,7 +405,7 @@ pub(crate) struct Local {
     /// Takes from its own deque (`placement::pop_own`: every
     /// `OLDEST_EVERY`th takes the oldest).
     pub(super) own_pops: Cell<u32>,
-    /// Task structs for this worker's next spawns (`task::recycle`).
+    /// Task structs for this worker's next spawns (`free_tasks::recycle`).
     pub free_tasks: RefCell<Vec<Arc<TaskShared>>>,
     /// `yield_now` calls that returned at once since the last one that
     /// went through the worker loop (`placement::yield_at_once`).
@@ -418,7 +418,7 @@ thread_local! {
 
 /// Run `f` with this thread's worker state, if it is a worker (`None`
 /// too while the thread's locals are being destroyed: a `JoinHandle`
-/// dropped by another thread-local's destructor reaches `task::recycle`).
+/// dropped by another thread-local's destructor reaches `free_tasks::recycle`).
 /// Inlined: a wake-up's local push (`schedule`) is a handful of
 /// instructions, and a call with its saved registers doubled it.
 #[inline]
