@@ -729,10 +729,8 @@ fn spawn_body(
             Placed::Elsewhere
         }
     };
-    match placed.wake() {
-        None => {}
-        Some(worker::Wake::Fenced) => shared.wake_one(),
-        Some(worker::Wake::CountOnly) => shared.wake_one_no_fence(),
+    if let Some(how) = placed.wake() {
+        shared.wake(how);
     }
     task
 }

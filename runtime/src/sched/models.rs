@@ -38,10 +38,26 @@ use crate::loom::{plant, Bug};
 
 /// Run `model` with `bug` planted; loom must find it.
 fn finds(bug: Bug, model: fn()) {
+    finds_with(loom::model::Builder::new(), bug, model);
+}
+
+/// [`finds`] with the settings of `b` (a preemption bound).
+fn finds_with(b: loom::model::Builder, bug: Bug, model: fn()) {
     plant(Some(bug));
-    let r = std::panic::catch_unwind(|| loom::model(model));
+    let r = std::panic::catch_unwind(|| b.check(model));
     plant(None);
     assert!(r.is_err(), "loom did not find the planted bug {bug:?}");
+}
+
+/// A builder that bounds the preemptions at `n` unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise (models whose threads spin in
+/// loops).
+fn bounded(n: usize) -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(n);
+    }
+    b
 }
 
 /// Two threads take the runtime's semaphore (a `WaitQueue` underneath):
@@ -234,19 +250,12 @@ fn stw_exit_during_stop_model() {
 /// `LOOM_MAX_PREEMPTIONS` overrides it (`scripts/loom.sh --full` runs 6).
 /// The other models are explored without a bound.
 fn stw_builder() -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b
+    bounded(3)
 }
 
 #[test]
 fn stw_exit_during_stop_finds_exit_not_counted() {
-    plant(Some(Bug::StwExitNotCounted));
-    let r = std::panic::catch_unwind(|| stw_builder().check(stw_exit_during_stop));
-    plant(None);
-    assert!(r.is_err(), "loom did not find StwExitNotCounted");
+    finds_with(stw_builder(), Bug::StwExitNotCounted, stw_exit_during_stop);
 }
 
 /// One worker runs a coroutine that spins through check points and never
@@ -314,18 +323,12 @@ fn stw_spinning_coroutine_model() {
 
 #[test]
 fn stw_spinning_coroutine_finds_no_ask() {
-    plant(Some(Bug::StwNoAsk));
-    let r = std::panic::catch_unwind(|| stw_builder().check(stw_spinning_coroutine));
-    plant(None);
-    assert!(r.is_err(), "loom did not find StwNoAsk");
+    finds_with(stw_builder(), Bug::StwNoAsk, stw_spinning_coroutine);
 }
 
 #[test]
 fn stw_spinning_coroutine_finds_ask_before_flag() {
-    plant(Some(Bug::StwAskBeforeFlag));
-    let r = std::panic::catch_unwind(|| stw_builder().check(stw_spinning_coroutine));
-    plant(None);
-    assert!(r.is_err(), "loom did not find StwAskBeforeFlag");
+    finds_with(stw_builder(), Bug::StwAskBeforeFlag, stw_spinning_coroutine);
 }
 
 /// The poller's waker as the model sees it: an eventfd is a counter, so a
@@ -697,11 +700,7 @@ fn spawn_batch_wake() {
 /// its twin); `LOOM_MAX_PREEMPTIONS` overrides it (`scripts/loom.sh
 /// --full` runs 3, ~6 s).
 fn spawn_batch_builder() -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b
+    bounded(2)
 }
 
 #[test]
@@ -711,10 +710,7 @@ fn spawn_batch_wake_model() {
 
 /// `spawn_batch_wake` with `bug` planted; loom must find it.
 fn spawn_batch_finds(bug: Bug) {
-    plant(Some(bug));
-    let r = std::panic::catch_unwind(|| spawn_batch_builder().check(spawn_batch_wake));
-    plant(None);
-    assert!(r.is_err(), "loom did not find the planted bug {bug:?}");
+    finds_with(spawn_batch_builder(), bug, spawn_batch_wake);
 }
 
 #[test]

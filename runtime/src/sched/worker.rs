@@ -235,20 +235,15 @@ impl Shared {
     /// Wake one sleeping worker, if any, to look for work (the full
     /// handshake, [`Wake::Fenced`]).
     pub(crate) fn wake_one(&self) {
-        if let Some(w) = take_sleeper(Wake::Fenced, &self.sleepers, &self.workers, |w| &w.sleeping)
-        {
-            w.poller.wake();
-        }
+        self.wake(Wake::Fenced);
     }
 
-    /// [`Shared::wake_one`] without its fence ([`Wake::CountOnly`]): only
-    /// the planted bugs of `placement::Placed::wake` call it now (f4e24b0
-    /// used it for a third spawn in a row; the loom model
-    /// `spawn_batch_wake` found the lost wake-up).
-    pub(crate) fn wake_one_no_fence(&self) {
-        if let Some(w) = take_sleeper(Wake::CountOnly, &self.sleepers, &self.workers, |w| {
-            &w.sleeping
-        }) {
+    /// Wake one sleeping worker found `how` ([`take_sleeper`]); only the
+    /// planted bugs of `placement::Placed::wake` ask for
+    /// [`Wake::CountOnly`] (f4e24b0 used it for a third spawn in a row;
+    /// the loom model `spawn_batch_wake` found the lost wake-up).
+    pub(crate) fn wake(&self, how: Wake) {
+        if let Some(w) = take_sleeper(how, &self.sleepers, &self.workers, |w| &w.sleeping) {
             w.poller.wake();
         }
     }
