@@ -168,27 +168,18 @@ pub(super) fn run_slice(
     match coro::resume(entry) {
         Outcome::Yielded => {
             wc.yields.add(1);
-            // One load of the task for all of it (each `entry.task()`
-            // after an atomic store reloads the slot and the box).
-            let task: &TaskShared = entry.task();
-            task.wait.yielding();
-            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
-            if task.cancel_requested() {
-                // A check point saw the cancel and yielded for it.
-                unwind_cancelled(local, slab, slot);
-                return false;
+            if requeue(local, entry, slot) {
+                return true;
             }
-            task.resumes_after_yield.store(true, Relaxed);
-            local.ready.borrow_mut().push_back(slot);
-            return true;
+            // A check point saw the cancel and yielded for it.
+            unwind_cancelled(local, slab, slot);
+            return false;
         }
         Outcome::Preempted => {
             wc.preemptions.add(1);
-            let task: &TaskShared = entry.task();
-            task.wait.yielding();
-            task.stack_bytes.store(entry.chain_bytes(), Relaxed);
-            task.resumes_after_yield.store(true, Relaxed);
-            local.ready.borrow_mut().push_back(slot);
+            if !requeue(local, entry, slot) {
+                unwind_cancelled(local, slab, slot);
+            }
             // Unlike `yield_now`, no preference for unstarted coroutines:
             // a spawner preempted in the middle of a wave would otherwise
             // start the whole wave at once, a first segment each. They run
@@ -221,6 +212,24 @@ pub(super) fn run_slice(
         }
     }
     false
+}
+
+/// After a yield or a preemption: back to the end of the ready queue
+/// (true), unless it has been asked to stop (false: the caller unwinds it
+/// at once).
+#[inline(always)]
+fn requeue(local: &Local, entry: &Started, slot: usize) -> bool {
+    // One load of the task for all of it (each `entry.task()` after an
+    // atomic store reloads the slot and the box).
+    let task: &TaskShared = entry.task();
+    task.wait.yielding();
+    task.stack_bytes.store(entry.chain_bytes(), Relaxed);
+    if task.cancel_requested() {
+        return false;
+    }
+    task.resumes_after_yield.store(true, Relaxed);
+    local.ready.borrow_mut().push_back(slot);
+    true
 }
 
 /// Unwind a cancelled coroutine on this (its own) worker: corosensei's
