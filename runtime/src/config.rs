@@ -32,8 +32,9 @@
 //! size    := ws* digit+ suffix? ws*           suffix is case-insensitive
 //! suffix  := "b" | unit | unit "b" | unit "ib"
 //! unit    := "k" (x 2^10) | "m" (x 2^20) | "g" (x 2^30)
-//! duration := ws* digit+ dunit ws*           dunit is case-sensitive
-//! dunit   := "ns" | "us" | "ms" | "s"
+//! duration := ws* "0" ws* | ws* part+ ws*    Go's time.ParseDuration, unsigned
+//! part    := digit+ ("." digit*)? dunit | "." digit+ dunit
+//! dunit   := "ns" | "us" | "µs" | "μs" | "ms" | "s" | "m" | "h"   (case-sensitive)
 //! debug   := item ("," item)*
 //! item    := ws* | ws* key ws* "=" ws* value ws*
 //!          | ws* "deadlockgrace" ws* "=" ws* digit+ ws*   (milliseconds, 0..=4294967295)
@@ -48,8 +49,11 @@
 //! deadlock warning; default 1000, 0 turns the watchdog off).
 //!
 //! `ws` is whitespace as `str::trim` sees it; `digit` is an ASCII decimal
-//! digit (leading zeros are fine): no sign, fraction, separator or hex, and
-//! no space between the number and its suffix. Every unit is binary, so `64m`,
+//! digit (leading zeros are fine): no sign, separator or hex, no fraction
+//! but in a duration, and no space between a number and its suffix or unit.
+//! A duration is Go's (`10ms`, `1.5s`, `1h30m`) without the sign: its parts
+//! add up, a fraction is exact to the nanosecond (truncated below it), and
+//! a total past `u64::MAX` nanoseconds is rejected. Every unit is binary, so `64m`,
 //! `64M`, `64mb` and `64MiB` all mean 67108864 bytes. A value that overflows
 //! `usize` is rejected; so are empty values of the numeric variables. In
 //! `BAMBOO_DEBUG`, empty items (an empty value, a trailing comma, `,,`) are
@@ -253,30 +257,80 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size does not fit in {} bits", usize::BITS))
 }
 
-/// Parses a duration: decimal digits and a unit `ns`, `us`, `ms` or `s`
-/// (`10ms`, `1s`, `500us`); surrounding whitespace is ignored. Zero is
-/// accepted here (callers check ranges). The error says what was expected.
+/// Parses a duration with Go's `time.ParseDuration` grammar, unsigned:
+/// one or more numbers, each with an optional fraction and a unit `ns`,
+/// `us` (or `µs`), `ms`, `s`, `m` or `h`, their sum the duration (`10ms`,
+/// `1.5s`, `1h30m`, `.5us`); a lone `0` needs no unit; surrounding
+/// whitespace is ignored. Zero is accepted here (callers check ranges).
+/// The error names the offending part and says what was expected.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(bamboo::parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+/// assert_eq!(bamboo::parse_duration("1.5ms"), Ok(Duration::from_micros(1500)));
+/// assert!(bamboo::parse_duration("10 ms").is_err());
+/// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a duration: digits with a unit ns, us, ms or s, e.g. 10ms, 1s";
+    const EXPECTED: &str =
+        "expected a duration: numbers with a unit ns, us, ms, s, m or h, e.g. 10ms, 1.5s, 1h30m";
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    if digits.is_empty() {
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if t.is_empty() {
         return Err(EXPECTED.to_string());
     }
-    let ns_per: u64 = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "" => return Err(format!("missing unit; {EXPECTED}")),
-        _ => return Err(format!("unknown unit {unit:?}; {EXPECTED}")),
-    };
-    parse_digits(digits)
-        .and_then(|n| u64::try_from(n).ok())
-        .and_then(|n| n.checked_mul(ns_per))
-        .map(Duration::from_nanos)
-        .ok_or_else(|| "duration does not fit in 64-bit nanoseconds".to_string())
+    if t.starts_with(['-', '+']) {
+        return Err(format!("no sign allowed; {EXPECTED}"));
+    }
+    let digits_end = |r: &str| r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+    let too_long = || "duration does not fit in 64-bit nanoseconds".to_string();
+    let mut total: u128 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let (whole, r) = rest.split_at(digits_end(rest));
+        let (frac, r) = match r.strip_prefix('.') {
+            Some(r) => r.split_at(digits_end(r)),
+            None => ("", r),
+        };
+        let unit_len = r
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(r.len());
+        let (unit, r) = r.split_at(unit_len);
+        let part = &rest[..rest.len() - r.len()];
+        if whole.is_empty() && frac.is_empty() {
+            return Err(format!("{part:?} has no number; {EXPECTED}"));
+        }
+        let ns_per: u128 = match unit {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(format!("{part:?} has no unit; {EXPECTED}")),
+            _ => return Err(format!("unknown unit {unit:?} in {part:?}; {EXPECTED}")),
+        };
+        // Whole part: any number of digits, checked (a u128 of nanoseconds
+        // holds every u64 total with room to spare).
+        let mut v = whole.bytes().try_fold(0u128, |acc, b| {
+            acc.checked_mul(10)?.checked_add(u128::from(b - b'0'))
+        });
+        v = v.and_then(|w| w.checked_mul(ns_per));
+        // Fraction: its first 24 digits, exactly, truncated to the
+        // nanosecond (digits further down change nothing: a unit is at most
+        // 3.6e12 ns, so 10^-24 of it is far below one).
+        let (num, den) = frac.bytes().take(24).fold((0u128, 1u128), |(n, d), b| {
+            (n * 10 + u128::from(b - b'0'), d * 10)
+        });
+        v = v.and_then(|w| w.checked_add(num * ns_per / den));
+        total = v
+            .and_then(|v| total.checked_add(v))
+            .filter(|&t| t <= u128::from(u64::MAX))
+            .ok_or_else(too_long)?;
+        rest = r;
+    }
+    Ok(Duration::from_nanos(total as u64))
 }
 
 fn check_time_slice(d: Duration) -> Result<Duration, String> {
@@ -921,6 +975,39 @@ mod tests {
         );
     }
 
+    /// Go's grammar, exact to the nanosecond, and errors that name the
+    /// offending part.
+    #[test]
+    fn durations_follow_go() {
+        let ns = Duration::from_nanos;
+        for (v, d) in [
+            ("0", ns(0)),
+            ("0s", ns(0)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1.000000001s", ns(1_000_000_001)),
+            ("0.1234567899s", ns(123_456_789)),
+            ("1.5h", Duration::from_secs(5400)),
+            ("18446744073709551615ns", ns(u64::MAX)),
+            ("2\u{3bc}s", ns(2_000)),
+        ] {
+            assert_eq!(parse_duration(v), Ok(d), "{v}");
+        }
+        for (bad, says) in [
+            ("18446744073709551616ns", "does not fit"),
+            ("1x", "\"x\" in \"1x\""),
+            ("1", "\"1\" has no unit"),
+            ("-1s", "no sign"),
+            (".s", "\".s\" has no number"),
+            ("1s2", "\"2\" has no unit"),
+            ("\u{b5}s", "has no number"),
+        ] {
+            match parse_duration(bad) {
+                Ok(d) => panic!("{bad:?} accepted as {d:?}"),
+                Err(e) => assert!(e.contains(says), "{bad:?}: {e:?} does not say {says:?}"),
+            }
+        }
+    }
+
     #[test]
     fn time_slice_env_and_builder() {
         let ms = Duration::from_millis;
@@ -931,6 +1018,14 @@ mod tests {
             (" 500us ", Duration::from_micros(500)),
             ("100000ns", Duration::from_micros(100)),
             ("3600s", MAX_TIME_SLICE),
+            ("1h", MAX_TIME_SLICE),
+            ("59m59.999999999s", MAX_TIME_SLICE - Duration::from_nanos(1)),
+            ("1.5s", ms(1500)),
+            ("1m30s", Duration::from_secs(90)),
+            (".5ms", Duration::from_micros(500)),
+            ("2.ms", ms(2)),
+            ("100\u{b5}s", Duration::from_micros(100)),
+            ("1s1ms1us1ns", Duration::from_nanos(1_001_001_001)),
         ] {
             assert_eq!(
                 resolve_env(&[(ENV_TIME_SLICE, v)]).unwrap().time_slice,
@@ -944,12 +1039,17 @@ mod tests {
             "10 ms",
             "ms",
             "-1ms",
-            "1.5s",
+            "+1ms",
             "10MS",
             "0ms",
+            "0",
             "99us",
             "3601s",
-            "1h",
+            "1h0m0.000000001s",
+            ".s",
+            "1.2.3s",
+            "1e3ms",
+            "1ms 1us",
             "99999999999999999999s",
         ] {
             assert_env_rejected(ENV_TIME_SLICE, bad);

@@ -26,7 +26,7 @@ mod stack;
 pub mod sync;
 pub mod time;
 
-pub use config::{parse_size, Builder, DebugFlags};
+pub use config::{parse_duration, parse_size, Builder, DebugFlags};
 pub use coro::{grow, grow_with, remaining_stack, system_stack};
 pub use error::{Error, JoinError};
 pub use sched::blocking::blocking;

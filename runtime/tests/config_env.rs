@@ -75,7 +75,8 @@ fn bad_env_values_are_reported_by_name_and_value() {
         ("BAMBOO_DEBUG", "stackpoison"),
         ("BAMBOO_TIME_SLICE", "10"),
         ("BAMBOO_TIME_SLICE", "0ms"),
-        ("BAMBOO_TIME_SLICE", "1.5s"),
+        ("BAMBOO_TIME_SLICE", "1.5 s"),
+        ("BAMBOO_TIME_SLICE", "-1ms"),
         ("BAMBOO_TIME_SLICE", "2h"),
     ];
     for (var, value) in bad {
