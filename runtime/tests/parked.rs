@@ -102,3 +102,74 @@ fn two_hundred_thousand_parked_on_a_channel() {
 fn fifty_thousand_parked_in_stress_mode() {
     park_many(50_000, true);
 }
+
+/// A close wakes every receiver parked on every worker, whether the last
+/// sender goes in a coroutine (its worker's receivers are woken in place,
+/// the other worker's are handed over in batches, `sched/wake_batch.rs`)
+/// or on a plain thread (every wake-up is remote). 20,003 receivers: many
+/// full batches per worker and a partial one at the end, the part a lost
+/// flush would strand (the wait below fails instead of hanging).
+fn close_wakes_all(closer_in_coroutine: bool) {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 20_003;
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = rt.handle();
+    let (tx, rx) = bamboo::sync::channel::<u64>(0);
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let parks0 = h.counters().parks;
+    let joins: Vec<_> = (0..n)
+        .map(|_| {
+            let (rx, threads, done) = (rx.clone(), threads.clone(), done.clone());
+            rt.spawn(move || {
+                // Started coroutines never migrate: this is its worker.
+                threads.lock().unwrap().insert(std::thread::current().id());
+                let r = rx.recv();
+                done.fetch_add(1, SeqCst);
+                r.is_err()
+            })
+        })
+        .collect();
+    drop(rx);
+    while h.counters().parks < parks0 + n as u64 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        threads.lock().unwrap().len(),
+        2,
+        "the receivers should park on both workers"
+    );
+    if closer_in_coroutine {
+        rt.block_on(move || drop(tx));
+    } else {
+        drop(tx);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.load(SeqCst) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        done.load(SeqCst),
+        n,
+        "receivers woken by the close (closer in a coroutine: {closer_in_coroutine})"
+    );
+    assert!(
+        joins.into_iter().all(|j| j.join().unwrap()),
+        "each saw the close"
+    );
+}
+
+#[test]
+fn a_close_in_a_coroutine_wakes_every_receiver_on_both_workers() {
+    close_wakes_all(true);
+}
+
+#[test]
+fn a_close_on_a_plain_thread_wakes_every_receiver_on_both_workers() {
+    close_wakes_all(false);
+}

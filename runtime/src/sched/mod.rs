@@ -43,6 +43,7 @@ pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod wait;
 pub(crate) mod waitq;
+pub(crate) mod wake_batch;
 mod watchdog;
 pub(crate) mod worker;
 

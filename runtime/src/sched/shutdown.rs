@@ -91,10 +91,7 @@ fn drain(local: &Local, slab: &mut Slab) {
     let mut idle_since: Option<Instant> = None;
     while slab.live > 0 && !s.drain.stuck.load(SeqCst) {
         fire_timers(local, &s.workers[local.idx], &mut due);
-        let remote = &s.workers[local.idx].remote;
-        while let Some(t) = remote.pop() {
-            local.ready.borrow_mut().push_back(t.slot());
-        }
+        super::worker::take_remote(local, &s.workers[local.idx]);
         poll_now(local, Some(std::time::Duration::ZERO));
         if let Some((slot, left)) = super::placement::pop_ready(local) {
             idle_since = None;
@@ -120,7 +117,7 @@ fn drain(local: &Local, slab: &mut Slab) {
         } else {
             idle_since = None;
         }
-        if !s.drain.stuck.load(SeqCst) && remote.is_empty() {
+        if !s.drain.stuck.load(SeqCst) && s.workers[local.idx].remote.is_empty() {
             poll_now(local, Some(std::time::Duration::from_millis(5)));
         }
         s.drain.idle.fetch_sub(1, SeqCst);

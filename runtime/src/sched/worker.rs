@@ -48,6 +48,7 @@ use super::stw::Stw;
 use super::task::{TaskShared, Unstarted};
 use super::timer::Timers;
 use super::waitq::Semaphore;
+use super::wake_batch::Woken;
 use crate::config::Config;
 use crate::coro::{self, Preempter, StackCtx};
 use crate::counters::Counters;
@@ -74,7 +75,7 @@ const _: () = assert!(POLL_EVERY.is_power_of_two() && shrink::CHECK_EVERY.is_pow
 
 /// Shared state of one worker.
 pub(crate) struct WorkerShared {
-    pub remote: RemoteQueue<Arc<TaskShared>>,
+    pub remote: RemoteQueue<Woken>,
     pub thread: OnceLock<Thread>,
     pub sleeping: AtomicBool,
     pub cache: Arc<Mutex<SegCache>>,
@@ -463,26 +464,32 @@ pub(crate) fn maybe_stamp(task: &TaskShared) {
 pub(crate) fn schedule(task: &Arc<TaskShared>) {
     let owner = task.owner.load(Acquire) as usize;
     maybe_stamp(task);
-    let local = with_local(|l| {
+    if !schedule_here(task, owner) {
+        schedule_remote(task, owner);
+    }
+}
+
+/// When this thread is `owner`, the worker of `task`'s runtime: put it on
+/// the ready queue here (true).
+#[inline]
+pub(crate) fn schedule_here(task: &TaskShared, owner: usize) -> bool {
+    with_local(|l| {
         if l.idx == owner && Arc::ptr_eq(&l.shared, &task.shared) {
             l.ready.borrow_mut().push_back(task.slot());
             true
         } else {
             false
         }
-    });
-    if local != Some(true) {
-        schedule_remote(task, owner);
-    }
+    }) == Some(true)
 }
 
 /// [`schedule`] from another thread (or another runtime's worker): through
 /// the owner's remote queue, waking it if it sleeps.
 #[cold]
 #[inline(never)]
-fn schedule_remote(task: &Arc<TaskShared>, owner: usize) {
+pub(crate) fn schedule_remote(task: &Arc<TaskShared>, owner: usize) {
     let w = &task.shared.workers[owner];
-    if remote::push(&w.remote, &w.sleeping, task.clone()) {
+    if remote::push(&w.remote, &w.sleeping, Woken::One(task.clone())) {
         w.poller.wake();
     }
 }
@@ -658,9 +665,13 @@ pub(super) fn timers_armed(me: &WorkerShared) -> bool {
 /// Move the wake-ups other threads queued for this worker to its ready
 /// queue (out of the loop's line: a loop with none pays one test).
 #[inline(never)]
-fn take_remote(local: &Local, me: &WorkerShared) {
-    while let Some(t) = me.remote.pop() {
-        local.ready.borrow_mut().push_back(t.slot());
+pub(super) fn take_remote(local: &Local, me: &WorkerShared) {
+    while let Some(w) = me.remote.pop() {
+        let mut ready = local.ready.borrow_mut();
+        match w {
+            Woken::One(t) => ready.push_back(t.slot()),
+            Woken::Many(ts) => ready.extend(ts.iter().map(|t| t.slot())),
+        }
     }
 }
 

@@ -57,6 +57,7 @@ use crate::loom::{planted, Bug};
 use crate::sched::park;
 use crate::sched::task::TaskShared;
 use crate::sched::wait::Wait;
+use crate::sched::wake_batch::WakeBatch;
 
 /// The owner is not waiting: nobody may claim it.
 pub(crate) const IDLE: usize = 0;
@@ -208,6 +209,16 @@ impl Waiter {
     pub(crate) fn wake(&self) {
         match self {
             Waiter::Coroutine(t) => t.unpark(),
+            Waiter::Thread(t) => t.thread.unpark(),
+        }
+    }
+
+    /// [`wake`](Self::wake) as one of many (a close): a coroutine of
+    /// another worker goes to its owner with `batch`'s next push.
+    #[inline]
+    pub(crate) fn wake_in(self, batch: &mut WakeBatch) {
+        match self {
+            Waiter::Coroutine(t) => batch.unpark(t),
             Waiter::Thread(t) => t.thread.unpark(),
         }
     }

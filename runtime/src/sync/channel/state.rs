@@ -32,6 +32,7 @@ use std::sync::atomic::AtomicUsize;
 use crate::lock::SpinLock;
 
 use super::error::{RecvError, SendError};
+use crate::sched::wake_batch::WakeBatch;
 use crate::sync::select::engine::{CaseOp, Me, Step};
 use crate::sync::waiter::Waiter;
 use crate::sync::waitlist::{Ahead, Key, WaitList};
@@ -463,6 +464,7 @@ impl<T> State<T> {
     /// for its case and left for its owner to remove, as in
     /// [`State::wake_all`].
     pub(crate) fn close_receivers(q: &mut WaitList<Entry<T>>) {
+        let mut batch = WakeBatch::new();
         let mut ahead = Ahead::default();
         while let Some(front) = q.front() {
             // Each wake misses on its task (a million parked receivers
@@ -476,27 +478,30 @@ impl<T> State<T> {
             if front.single {
                 let e = q.take_front().expect("a front record");
                 e.waiter().claim_single(true);
-                e.waiter.expect("just checked").wake();
+                e.waiter.expect("just checked").wake_in(&mut batch);
             } else {
                 let k = q.pop_front().expect("a front record");
                 let e = q.get_mut(k);
                 if e.claim(false) {
-                    e.waiter.take().expect("just checked").wake();
+                    e.waiter.take().expect("just checked").wake_in(&mut batch);
                 }
             }
         }
+        batch.flush();
     }
 
     /// Claim and wake every record of `q` (the other side is gone: the
     /// owners find their records without a hand-off and report the close).
     pub(crate) fn wake_all(q: &mut WaitList<Entry<T>>) {
+        let mut batch = WakeBatch::new();
         while let Some(k) = q.first(|_| false) {
             q.unlink(k);
             let e = q.get_mut(k);
             if e.claim(false) {
-                e.waiter.take().expect("just checked").wake();
+                e.waiter.take().expect("just checked").wake_in(&mut batch);
             }
         }
+        batch.flush();
     }
 }
 
