@@ -29,12 +29,13 @@
 //!   part[k] reaches BATCH, flush, drop --> remote[k].push(Many(part[k])), fence, sleeping? wake k
 //! ```
 
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Acquire;
 use std::sync::Arc;
 
 use super::remote;
 use super::task::TaskShared;
-use super::worker::{self, Shared};
+use super::worker::{self, Local, Shared};
 
 /// Tasks per entry of a remote queue.
 pub(crate) const BATCH: usize = 256;
@@ -46,8 +47,9 @@ pub(crate) enum Woken {
 }
 
 /// See the module docs.
-#[derive(Default)]
 pub(crate) struct WakeBatch {
+    /// This thread's worker, looked up once for the whole batch.
+    local: Option<Rc<Local>>,
     /// The runtime of the first remote task (`parts` is indexed by its
     /// workers).
     shared: Option<Arc<Shared>>,
@@ -56,7 +58,11 @@ pub(crate) struct WakeBatch {
 
 impl WakeBatch {
     pub(crate) fn new() -> WakeBatch {
-        WakeBatch::default()
+        WakeBatch {
+            local: worker::local(),
+            shared: None,
+            parts: Vec::new(),
+        }
     }
 
     /// Wake `task`: its next (or current) park returns, as with
@@ -67,7 +73,11 @@ impl WakeBatch {
         }
         let owner = task.owner.load(Acquire) as usize;
         worker::maybe_stamp(&task);
-        if worker::schedule_here(&task, owner) {
+        if self
+            .local
+            .as_ref()
+            .is_some_and(|l| l.ready_if_owner(&task, owner))
+        {
             return;
         }
         match &self.shared {

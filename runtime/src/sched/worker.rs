@@ -464,23 +464,24 @@ pub(crate) fn maybe_stamp(task: &TaskShared) {
 pub(crate) fn schedule(task: &Arc<TaskShared>) {
     let owner = task.owner.load(Acquire) as usize;
     maybe_stamp(task);
-    if !schedule_here(task, owner) {
+    if with_local(|l| l.ready_if_owner(task, owner)) != Some(true) {
         schedule_remote(task, owner);
     }
 }
 
-/// When this thread is `owner`, the worker of `task`'s runtime: put it on
-/// the ready queue here (true).
-#[inline]
-pub(crate) fn schedule_here(task: &TaskShared, owner: usize) -> bool {
-    with_local(|l| {
-        if l.idx == owner && Arc::ptr_eq(&l.shared, &task.shared) {
-            l.ready.borrow_mut().push_back(task.slot());
+impl Local {
+    /// When this worker is `owner`, the worker of `task`'s runtime: put it
+    /// on its ready queue (true). Each caller's closure around it is its
+    /// own instance of `with_local`, so `schedule`'s stays inlined.
+    #[inline(always)]
+    pub(crate) fn ready_if_owner(&self, task: &TaskShared, owner: usize) -> bool {
+        if self.idx == owner && Arc::ptr_eq(&self.shared, &task.shared) {
+            self.ready.borrow_mut().push_back(task.slot());
             true
         } else {
             false
         }
-    }) == Some(true)
+    }
 }
 
 /// [`schedule`] from another thread (or another runtime's worker): through
