@@ -7,7 +7,7 @@
 use bamboo::{Builder, DebugFlags, Error};
 use proptest::prelude::*;
 
-// Mirrors of the bounds in runtime/src/config.rs (the module is private).
+// Mirrors of the bounds in runtime/src/config/mod.rs (the module is private).
 const MIN_SEGMENT: usize = 4096;
 const MAX_SEGMENT: usize = 64 << 20;
 const MAX_STACK_LIMIT: u64 = 1 << 40;
