@@ -7,6 +7,10 @@
 //! The runtime's shared list keeps what a burst freed (no bound, as Go's)
 //! until it stayed unused for a while; then an idle worker frees it.
 //!
+//! Coroutines that park on channels and are woken on their own worker
+//! (ping-pong pairs) are reused as well: every reference a wait made (its
+//! record's) is gone by the time the coroutine finishes.
+//!
 //! One test in this binary: the task-struct count is process-wide.
 
 use bamboo::test_hooks::{task_reuses, task_structs};
@@ -123,9 +127,67 @@ fn burst_then_idle() {
     assert_eq!(task_structs(), structs_before);
 }
 
+const PAIR_WAVES: usize = 200;
+const PAIRS: usize = 8;
+const ROUNDS: u64 = 20;
+
+/// Pairs that ping-pong over rendezvous channels on one worker: 40 parks
+/// and wake-ups per pair, each through a wait record that holds a strong
+/// reference to its owner's task until the claimer's wake. A reference
+/// left behind (a record not freed, a wake that keeps its reference) would
+/// keep the struct from its free list: its finished coroutine's spawn
+/// slot would not be reused, and the struct not freed at the shutdown.
+fn pingpong_pairs() {
+    let structs_before = task_structs();
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let reuses_before = task_reuses();
+    rt.block_on(|| {
+        for _ in 0..PAIR_WAVES {
+            let hs: Vec<_> = (0..PAIRS)
+                .flat_map(|_| {
+                    let (tx1, rx1) = bamboo::sync::channel::<u64>(0);
+                    let (tx2, rx2) = bamboo::sync::channel::<u64>(0);
+                    let echo = bamboo::spawn(move || {
+                        while let Ok(v) = rx1.recv() {
+                            tx2.send(v + 1).unwrap();
+                        }
+                        0
+                    });
+                    let ping = bamboo::spawn(move || {
+                        let mut sum = 0;
+                        for i in 0..ROUNDS {
+                            tx1.send(i).unwrap();
+                            sum += rx2.recv().unwrap();
+                        }
+                        sum
+                    });
+                    [ping, echo]
+                })
+                .collect();
+            let sums: Vec<u64> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            for pair in sums.chunks(2) {
+                assert_eq!(pair, [(1..=ROUNDS).sum::<u64>(), 0]);
+            }
+        }
+    });
+    let spawns = PAIR_WAVES * PAIRS * 2 + 1;
+    let reused = task_reuses() - reuses_before;
+    assert!(
+        reused >= spawns * 3 / 4,
+        "only {reused} of {spawns} ping-pong spawns reused a task struct"
+    );
+    drop(rt);
+    assert_eq!(
+        task_structs(),
+        structs_before,
+        "task structs left allocated after the ping-pong runtime's shutdown"
+    );
+}
+
 #[test]
 fn free_list_reuse_returns_every_segment_and_task_at_shutdown() {
     storm(false);
     storm(true);
     burst_then_idle();
+    pingpong_pairs();
 }
