@@ -1,7 +1,8 @@
 //! Configuration: turns [`Builder`] settings, the `BAMBOO_*` environment
 //! variables and the defaults into the validated [`Config`] a runtime starts
 //! from. This module owns every default, every range check and the parsing of
-//! every `BAMBOO_*` variable (the crate's only reader of them).
+//! every `BAMBOO_*` variable (the crate's only reader of them): the
+//! grammars below are `parse.rs`'s, the unit tests `tests.rs`'s.
 //!
 //! # Precedence
 //!
