@@ -58,7 +58,7 @@ pub const RED_ZONE: usize = stack::RED_ZONE;
 pub mod test_hooks {
     pub use crate::config::ResolvedConfig;
     pub use crate::sched::shrink::set_stack_shrink_enabled;
-    pub use crate::sched::{monitor_ticks, task_reuses, task_structs};
+    pub use crate::sched::{bodies, body_reuses, monitor_ticks, task_reuses, task_structs};
     pub use crate::stack::os::{force_mprotect_guards, guard_mode, GuardMode, POISON_BYTE};
     pub use crate::stack::registry::{lookup_guard, GuardHit, GuardKind};
     pub use crate::stack::{class_of, stack_bytes, GUARD};

@@ -11,9 +11,16 @@
 //! (ping-pong pairs) are reused as well: every reference a wait made (its
 //! record's) is gone by the time the coroutine finishes.
 //!
-//! One test in this binary: the task-struct count is process-wide.
+//! Bodies (a spawn's closure and join slot) are reused by spawn site the
+//! same way (`free_bodies.rs`), and only empty: a result nobody joined is
+//! dropped with its handle, not kept with the body.
+//!
+//! One test in this binary: the task-struct and body counts are
+//! process-wide.
 
-use bamboo::test_hooks::{task_reuses, task_structs};
+use bamboo::test_hooks::{bodies, body_reuses, task_reuses, task_structs};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bamboo::{grow, Runtime};
@@ -35,6 +42,7 @@ const OVERFLOW: usize = 2_000;
 
 fn storm(stress: bool) {
     let structs_before = task_structs();
+    let bodies_before = bodies();
     let rt = Runtime::builder()
         .workers(2)
         .segment_size(16 << 10)
@@ -43,6 +51,7 @@ fn storm(stress: bool) {
         .unwrap();
     let h = rt.handle();
     let reuses_before = task_reuses();
+    let body_reuses_before = body_reuses();
     rt.block_on(|| {
         for _ in 0..WAVES {
             let hs: Vec<_> = (0..JOINED as u32)
@@ -77,6 +86,13 @@ fn storm(stress: bool) {
         reused >= spawns * 3 / 4,
         "only {reused} of {spawns} spawns reused a task struct"
     );
+    // The joined and the detached sites' bodies come back (the plain
+    // thread's spawns allocate: it has no worker lists).
+    let bodies_reused = body_reuses() - body_reuses_before;
+    assert!(
+        bodies_reused >= spawns * 3 / 4,
+        "only {bodies_reused} of {spawns} spawns reused a body"
+    );
     let c = h.counters();
     assert!(
         c.cache_refills * 20 < c.segment_allocs,
@@ -91,6 +107,11 @@ fn storm(stress: bool) {
         structs_before,
         "task structs left allocated after the runtime's shutdown (stress {stress})"
     );
+    assert_eq!(
+        bodies(),
+        bodies_before,
+        "bodies left allocated after the runtime's shutdown (stress {stress})"
+    );
 }
 
 /// Far more than the shared list keeps for ever (4096).
@@ -98,6 +119,7 @@ const BURST: usize = 30_000;
 
 fn burst_then_idle() {
     let structs_before = task_structs();
+    let bodies_before = bodies();
     let rt = Runtime::builder().workers(2).build().unwrap();
     rt.block_on(|| {
         let hs: Vec<_> = (0..BURST).map(|_| bamboo::spawn(|| ())).collect();
@@ -111,6 +133,11 @@ fn burst_then_idle() {
         kept >= BURST * 9 / 10,
         "only {kept} of {BURST} task structs kept after the burst"
     );
+    let kept = bodies() - bodies_before;
+    assert!(
+        kept >= BURST * 9 / 10,
+        "only {kept} of {BURST} bodies kept after the burst"
+    );
     // Idle workers free what stays unused for a second (beyond 4096 and
     // the workers' own lists), a bounded batch per pass.
     let t0 = Instant::now();
@@ -123,8 +150,78 @@ fn burst_then_idle() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Bodies the same way, beyond 1024 for the site and the workers' own
+    // 256 each.
+    let bound = 1024 + 2 * 256 + 64;
+    while bodies() - bodies_before > bound {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{} bodies still allocated after 30 s idle",
+            bodies() - bodies_before
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(rt);
     assert_eq!(task_structs(), structs_before);
+    assert_eq!(bodies(), bodies_before);
+}
+
+/// A result that logs its drop.
+struct Logged(Arc<AtomicUsize>);
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Bodies are kept only empty: a result nobody joined is dropped when its
+/// handle is, not kept in the body for its next spawn; a joined one goes
+/// to the joiner. Two sites that alternate (different closure and result
+/// types) each get their own bodies back, their values intact.
+fn only_empty_bodies_are_kept() {
+    let bodies_before = bodies();
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let reuses_before = body_reuses();
+    const N: usize = 200;
+    let dropped2 = dropped.clone();
+    rt.block_on(move || {
+        let dropped = dropped2;
+        for i in 0..N {
+            let d = dropped.clone();
+            let h = bamboo::spawn(move || Logged(d));
+            // Finished, its result in the slot: the handle's drop drops it.
+            while !h.is_finished() {
+                bamboo::yield_now();
+            }
+            drop(h);
+            assert_eq!(dropped.load(SeqCst), 2 * i + 1, "unjoined result {i} kept");
+            let d = dropped.clone();
+            let r = bamboo::spawn(move || Logged(d)).join().unwrap();
+            assert_eq!(
+                dropped.load(SeqCst),
+                2 * i + 1,
+                "joined result {i} dropped early"
+            );
+            drop(r);
+            let s = bamboo::spawn(move || format!("site two {i}"))
+                .join()
+                .unwrap();
+            assert_eq!(s, format!("site two {i}"));
+            let n = bamboo::spawn(move || i as u64 * 3).join().unwrap();
+            assert_eq!(n, i as u64 * 3);
+        }
+    });
+    let reused = body_reuses() - reuses_before;
+    assert!(
+        reused >= 3 * N - 10,
+        "only {reused} of {} joined spawns reused a body",
+        3 * N
+    );
+    assert_eq!(dropped.load(SeqCst), 2 * N);
+    drop(rt);
+    assert_eq!(bodies(), bodies_before);
 }
 
 const PAIR_WAVES: usize = 200;
@@ -190,4 +287,5 @@ fn free_list_reuse_returns_every_segment_and_task_at_shutdown() {
     storm(true);
     burst_then_idle();
     pingpong_pairs();
+    only_empty_bodies_are_kept();
 }

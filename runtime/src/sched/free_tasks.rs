@@ -107,6 +107,9 @@ pub(crate) const TRIM_STEP: Duration = Duration::from_millis(10);
 /// tests only).
 pub(crate) struct FreeTasks<T = Arc<TaskShared>> {
     inner: Mutex<Inner<T>>,
+    /// What a trim leaves however long it stayed unused ([`KEEP`] for
+    /// task structs; `free_bodies.rs` keeps fewer bodies per spawn site).
+    keep: usize,
     /// `inner.list.len()`, written under the lock, read without (a hint).
     len: AtomicUsize,
     /// When the next trim is due, in ns since `epoch`: written under the
@@ -127,8 +130,14 @@ struct Inner<T> {
 
 impl<T> FreeTasks<T> {
     pub(crate) fn new() -> FreeTasks<T> {
+        FreeTasks::with_keep(KEEP)
+    }
+
+    /// A list whose trims leave `keep` entries.
+    pub(crate) fn with_keep(keep: usize) -> FreeTasks<T> {
         let epoch = Instant::now();
         FreeTasks {
+            keep,
             inner: Mutex::new(Inner {
                 list: Vec::new(),
                 low: 0,
@@ -161,15 +170,16 @@ impl<T> FreeTasks<T> {
         self.len.store(at, Relaxed);
     }
 
-    /// Free what stayed unused for [`TRIM_AGE`] beyond [`KEEP`], at most
-    /// [`TRIM_BATCH`] structs (see the module docs); say when the next
-    /// trim is due (`None`: not until the list holds more than `KEEP`).
+    /// Free what stayed unused for [`TRIM_AGE`] beyond `keep` ([`KEEP`]
+    /// for task structs), at most [`TRIM_BATCH`] entries (see the module
+    /// docs); say when the next
+    /// trim is due (`None`: not until the list holds more than `keep`).
     /// The structs are freed after the lock is released (a free unlists
     /// the struct: its registry shard's lock). `now` is read only when the
     /// list is long enough to trim (a clock read is ~25-65 ns here, and a
     /// worker goes idle often).
     pub(crate) fn trim(&self, now: impl FnOnce() -> Instant) -> Option<Duration> {
-        if self.len() <= KEEP {
+        if self.len() <= self.keep {
             return None;
         }
         let now_ns = now().saturating_duration_since(self.epoch).as_nanos() as u64;
@@ -184,18 +194,19 @@ impl<T> FreeTasks<T> {
             if now_ns < due {
                 return Some(Duration::from_nanos(due - now_ns));
             }
-            let n = g.low.saturating_sub(KEEP).min(TRIM_BATCH);
-            let freed: Vec<_> = g.list.drain(KEEP..KEEP + n).collect();
+            let keep = self.keep;
+            let n = g.low.saturating_sub(keep).min(TRIM_BATCH);
+            let freed: Vec<_> = g.list.drain(keep..keep + n).collect();
             g.low -= n;
             self.len.store(g.list.len(), Relaxed);
-            let next = if g.low > KEEP {
+            let next = if g.low > keep {
                 // More of the same aged bottom: go on after a pause.
                 Some(TRIM_STEP)
             } else {
                 // A new period: what is there now must stay unused for a
                 // whole `TRIM_AGE` to go.
                 g.low = g.list.len();
-                (g.list.len() > KEEP).then_some(TRIM_AGE)
+                (g.list.len() > keep).then_some(TRIM_AGE)
             };
             let step = next.unwrap_or(TRIM_AGE).as_nanos() as u64;
             self.due.store(now_ns + step, Relaxed);

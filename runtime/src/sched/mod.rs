@@ -25,6 +25,7 @@
 pub(crate) mod blocking;
 pub mod coroutine;
 pub(crate) mod dump;
+mod free_bodies;
 mod free_tasks;
 pub(crate) mod monitor;
 pub(crate) mod park;
@@ -513,6 +514,19 @@ pub fn task_structs() -> usize {
 #[cfg(feature = "test-hooks")]
 pub fn task_reuses() -> usize {
     task::TASK_REUSES.load(Relaxed)
+}
+
+/// Coroutine bodies (closure and join slot) allocated and not yet freed
+/// in this process, free lists included (`free_bodies.rs`).
+#[cfg(feature = "test-hooks")]
+pub fn bodies() -> usize {
+    task::BODIES.load(Relaxed)
+}
+
+/// Spawns in this process that reused a body from a free list.
+#[cfg(feature = "test-hooks")]
+pub fn body_reuses() -> usize {
+    task::BODY_REUSES.load(Relaxed)
 }
 
 /// Who is asking for a stop: the running coroutine's id, or (on a plain

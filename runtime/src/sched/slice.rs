@@ -205,7 +205,11 @@ pub(super) fn run_slice(
             slab.release(slot);
             wc.finished.add(1);
             debug_assert_coroutines(local, slab);
-            if !super::task::is_detached(&done) {
+            if super::task::is_detached(&done) {
+                // Nobody can join it: its result is dropped, its closure
+                // gone, so its body is empty and this is its last reference.
+                super::free_bodies::keep(done.into_any());
+            } else {
                 done.publish();
             }
             super::free_tasks::recycle(task);

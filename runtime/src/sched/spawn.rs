@@ -2,9 +2,11 @@
 //! shares ([`spawn_sized`]), and [`JoinHandle`].
 //!
 //! Contract:
-//! - A spawn makes one allocation, its body (`task::Spawned`: the closure
-//!   and its join slot), and takes a task struct from the worker's free
-//!   list (`free_tasks.rs`); the handle and the queue entry share both.
+//! - A spawn takes its body (`task::Spawned`: the closure and its join
+//!   slot) from its site's free list on the worker (`free_bodies.rs`) and
+//!   its task struct from the worker's (`free_tasks.rs`), allocating
+//!   either only when none is there; the handle and the queue entry share
+//!   both.
 //! - The closure is boxed first when it is larger than
 //!   [`BOX_CLOSURE_OVER`], and the first segment is made large enough for
 //!   what the coroutine moves ([`payload_room`]).
@@ -12,7 +14,8 @@
 //!   only hands it over, on this worker when the caller runs on one of the
 //!   runtime's workers, else through the shared injector.
 //! - A handle's drop gives the task struct back (`free_tasks::recycle`);
-//!   the result it never read is dropped with the body.
+//!   the result it never read is dropped with the body. A `join` gives
+//!   the body back (`free_bodies::keep`) once it holds the result.
 //!
 //! ```text
 //!   spawn(f) --> Spawned { join slot, f } --+--> JoinHandle (join, cancel, drop)
@@ -22,10 +25,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use super::free_tasks;
 use super::placement::{self, Placed};
 use super::task::{self, HasJoinSlot, Spawned, TaskShared, Unstarted};
 use super::worker::{self, Shared};
+use super::{free_bodies, free_tasks};
 use crate::error::JoinError;
 
 /// Owned permission to wait for a coroutine's result.
@@ -38,13 +41,21 @@ use crate::error::JoinError;
 /// # Ok::<(), bamboo::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    inner: Arc<dyn HasJoinSlot<T>>,
+    /// `Some` until `join` hands the emptied body to `free_bodies::keep`.
+    inner: Option<Arc<dyn HasJoinSlot<T>>>,
     /// `Some` until the drop hands it to `free_tasks::recycle`.
     task: Option<Arc<TaskShared>>,
     id: u64,
 }
 
 impl<T> JoinHandle<T> {
+    fn body(&self) -> &Arc<dyn HasJoinSlot<T>> {
+        match &self.inner {
+            Some(b) => b,
+            None => fatal!("JoinHandle of coroutine {} has no body", self.id),
+        }
+    }
+
     fn task(&self) -> &Arc<TaskShared> {
         match &self.task {
             Some(t) => t,
@@ -53,8 +64,17 @@ impl<T> JoinHandle<T> {
     }
 
     /// Wait for the coroutine: parks a coroutine, blocks a plain thread.
-    pub fn join(self) -> Result<T, JoinError> {
-        self.inner.join_slot().wait(&self.task().shared)
+    pub fn join(mut self) -> Result<T, JoinError> {
+        let r = self.body().join_slot().wait(&self.task().shared);
+        // The result is out and the joiner woken: an empty body, kept for
+        // the next spawn of its site when this is its last reference (the
+        // coroutine's is gone once it has finished on its worker).
+        if let Some(b) = self.inner.take() {
+            if Arc::strong_count(&b) == 1 {
+                free_bodies::keep(b.into_any());
+            }
+        }
+        r
     }
 
     /// Stop the coroutine; `join` then reports
@@ -94,7 +114,7 @@ impl<T> JoinHandle<T> {
 
     /// True once the coroutine has returned, panicked or been cancelled.
     pub fn is_finished(&self) -> bool {
-        self.inner.join_slot().is_finished()
+        self.body().join_slot().is_finished()
     }
 
     /// The coroutine's id (unique in the process). Ids grow with the spawns
@@ -183,7 +203,7 @@ where
         let join: Arc<dyn HasJoinSlot<T>> = spawned.clone();
         let task = spawn_body(shared, at, name, stack, spawned);
         JoinHandle {
-            inner: join,
+            inner: Some(join),
             id: task.id(),
             task: Some(task),
         }

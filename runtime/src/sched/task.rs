@@ -5,7 +5,8 @@
 //! worker's slab. What other threads see is [`TaskShared`] (to wake it) and
 //! its [`JoinSlot`] (to collect its result).
 //!
-//! One spawn makes two allocations:
+//! A spawn needs two allocations, each taken from a free list when one is
+//! there (below, and `free_bodies.rs` for the body):
 //!
 //! ```text
 //!   Arc<TaskShared>          park state (state.rs), id, owner, slot, stamp
@@ -26,7 +27,9 @@
 //! and resets every per-spawn field ([`TaskShared::reset`]). Structs with
 //! a name or a first-segment size (`extra`, set once per allocation) are
 //! never reused ([`TaskShared::is_reusable`]), and a spawn with one always
-//! allocates.
+//! allocates. Bodies are reused by spawn site (`free_bodies.rs`), once
+//! empty: by `JoinHandle::join` after it took the result, or by the worker
+//! as a detached coroutine (no handle left) finishes.
 //!
 //! A struct is listed in the runtime's registry once, at its allocation,
 //! and unlisted when it is freed (Go's `allgs`), not at every spawn: on the
@@ -52,6 +55,7 @@
 //!   drop of the struct ──> unlist
 //! ```
 
+use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe, Location};
 #[cfg(feature = "test-hooks")]
@@ -524,15 +528,20 @@ pub(crate) trait Body: Send + Sync {
     fn stage_cancelled(self: Arc<Self>);
     /// Make the staged result visible and wake the joiner.
     fn publish(&self);
+    /// The body as its own type, for `free_bodies::keep`.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 /// What a `JoinHandle<T>` holds: the join slot inside a `Spawned<F, T>`
 /// (whose `F` it cannot name).
 pub(crate) trait HasJoinSlot<T>: Send + Sync {
     fn join_slot(&self) -> &JoinSlot<T>;
+    /// The body as its own type, for `free_bodies::keep`.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-/// The one allocation of a spawn (besides its `TaskShared`).
+/// The one allocation of a spawn (besides its `TaskShared`), from its
+/// site's free list when one is there (`free_bodies.rs`).
 pub(crate) struct Spawned<F, T> {
     join: JoinSlot<T>,
     f: SpinLock<Option<F>>,
@@ -658,10 +667,39 @@ where
     T: Send + 'static,
 {
     pub(crate) fn new(f: F) -> Arc<Spawned<F, T>> {
+        if let Some(mut b) = super::free_bodies::reuse::<Spawned<F, T>>() {
+            // Kept empty, by its last holder (`free_bodies::keep`): unique.
+            // Field by field: the struct itself is not dropped.
+            if let Some(m) = Arc::get_mut(&mut b) {
+                m.join = JoinSlot::new();
+                m.f = SpinLock::new(Some(f));
+                #[cfg(feature = "test-hooks")]
+                BODY_REUSES.fetch_add(1, Relaxed);
+                return b;
+            }
+            fatal!("a free coroutine body is shared");
+        }
+        #[cfg(feature = "test-hooks")]
+        BODIES.fetch_add(1, Relaxed);
         Arc::new(Spawned {
             join: JoinSlot::new(),
             f: SpinLock::new(Some(f)),
         })
+    }
+}
+
+/// Bodies allocated and not yet freed, in this process (free lists
+/// included): the free-list test checks them at shutdown.
+#[cfg(feature = "test-hooks")]
+pub(crate) static BODIES: AtomicUsize = AtomicUsize::new(0);
+/// Spawns that reused a body from a free list.
+#[cfg(feature = "test-hooks")]
+pub(crate) static BODY_REUSES: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(feature = "test-hooks")]
+impl<F, T> Drop for Spawned<F, T> {
+    fn drop(&mut self) {
+        BODIES.fetch_sub(1, Relaxed);
     }
 }
 
@@ -672,6 +710,10 @@ where
 {
     fn join_slot(&self) -> &JoinSlot<T> {
         &self.join
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 
@@ -742,6 +784,10 @@ where
 
     fn publish(&self) {
         self.join.publish()
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 

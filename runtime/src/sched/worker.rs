@@ -35,6 +35,7 @@ use crossbeam_deque::{Injector, Stealer, Worker as LocalDeque};
 use parking_lot::Mutex;
 
 use super::blocking::BlockingPool;
+use super::free_bodies::{SharedBodies, Sites};
 use super::free_tasks::FreeTasks;
 use super::monitor::MonitorWake;
 use super::placement::{note_slice, pick, stealable, watching_lone};
@@ -150,6 +151,9 @@ pub(crate) struct Shared {
     /// Task structs the workers' free lists overflowed into
     /// (`free_tasks.rs`).
     pub free_tasks: FreeTasks,
+    /// Coroutine bodies the workers' lists overflowed into, by spawn site
+    /// (`free_bodies.rs`).
+    pub free_bodies: SharedBodies,
 }
 
 impl Shared {
@@ -199,6 +203,7 @@ impl Shared {
             epoch: Instant::now(),
             monitor: MonitorWake::default(),
             free_tasks: FreeTasks::new(),
+            free_bodies: SharedBodies::new(),
         }
     }
 
@@ -403,6 +408,8 @@ pub(crate) struct Local {
     pub(super) own_pops: Cell<u32>,
     /// Task structs for this worker's next spawns (`free_tasks::recycle`).
     pub free_tasks: RefCell<Vec<Arc<TaskShared>>>,
+    /// Bodies for this worker's next spawns, by site (`free_bodies::keep`).
+    pub free_bodies: RefCell<Sites>,
     /// `yield_now` calls that returned at once since the last one that
     /// went through the worker loop (`placement::yield_at_once`).
     pub(super) quick_yields: Cell<u32>,
@@ -523,6 +530,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
         lone_seen: (0..shared.workers.len()).map(|_| Cell::new(None)).collect(),
         own_pops: Cell::new(0),
         free_tasks: RefCell::new(Vec::with_capacity(super::free_tasks::FREE_TASKS)),
+        free_bodies: RefCell::default(),
         quick_yields: Cell::new(0),
     });
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
@@ -630,6 +638,8 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
     // worker pushes no more, and the last worker to get here empties it.
     local.free_tasks.borrow_mut().clear();
     drop(shared.free_tasks.clear());
+    local.free_bodies.borrow_mut().clear();
+    drop(shared.free_bodies.clear());
     ctx.flush_own();
     // Conservation of segments: with every coroutine of this worker gone
     // and its cache flushed, it holds no segment bytes at all.
@@ -765,6 +775,7 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
     s.pool.tick();
     let shrink_in = shrink_pass();
     let trim_in = s.free_tasks.trim(Instant::now);
+    let trim_bodies_in = s.free_bodies.trim();
     let me = &s.workers[local.idx];
     sleep_unless(
         &me.sleeping,
@@ -777,10 +788,16 @@ fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Durati
             local.ctx.wc().idle_parks.add(1);
             let next = local.timers.borrow().next_deadline();
             let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
-            let wait = [timer, s.pool.next_pass_in(), shrink_in, trim_in]
-                .into_iter()
-                .flatten()
-                .min();
+            let wait = [
+                timer,
+                s.pool.next_pass_in(),
+                shrink_in,
+                trim_in,
+                trim_bodies_in,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             poll_now(local, wait);
         },
     );
