@@ -22,16 +22,16 @@
 //! ```
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 
-use super::task::{Body, TaskShared, Unstarted};
+use super::task::{Done, TaskShared, Unstarted};
 use super::worker::Local;
 use crate::coro::{self, CoroBox, Outcome};
 use crate::counters::{latency_bucket, WorkerCounters};
 
 /// A started coroutine as its worker keeps it: its body's result is the
-/// `Body` to publish, its task the `TaskShared` other threads wake.
-pub(super) type Started = CoroBox<Arc<dyn Body>, TaskShared>;
+/// `Done` body to publish (or keep), its task the `TaskShared` other
+/// threads wake.
+pub(super) type Started = CoroBox<Done, TaskShared>;
 
 /// Slots of the coroutines a worker owns.
 #[derive(Default)]
@@ -205,12 +205,14 @@ pub(super) fn run_slice(
             slab.release(slot);
             wc.finished.add(1);
             debug_assert_coroutines(local, slab);
-            if super::task::is_detached(&done) {
-                // Nobody can join it: its result is dropped, its closure
-                // gone, so its body is empty and this is its last reference.
-                super::free_bodies::keep(done.into_any());
-            } else {
-                done.publish();
+            if !super::task::is_detached(&done.body) {
+                done.body.publish();
+            } else if done.emptied {
+                // Nobody could join it as it returned: its result was
+                // dropped and its closure is gone, and this is its last
+                // reference. (A handle dropped after the result was staged
+                // leaves it to the drop below, result and all.)
+                super::free_bodies::keep(done.body.into_any());
             }
             super::free_tasks::recycle(task);
         }

@@ -493,7 +493,7 @@ impl StartedBody {
     }
 
     /// The coroutine's first resume: run the body (see [`Body::run`]).
-    pub(crate) fn run(mut self) -> Arc<dyn Body> {
+    pub(crate) fn run(mut self) -> Done {
         match self.0.take() {
             Some(b) => b.run(),
             None => fatal!("a coroutine body ran twice"),
@@ -509,12 +509,22 @@ impl Drop for StartedBody {
     }
 }
 
+/// What a finished coroutine's body hands its worker.
+pub(crate) struct Done {
+    /// The body, for [`Body::publish`] once the coroutine is gone.
+    pub(crate) body: Arc<dyn Body>,
+    /// No handle was left as it returned and its result was dropped: the
+    /// body is empty (`free_bodies::keep` may take it). False when the
+    /// result was staged, also if the handle is dropped after that.
+    pub(crate) emptied: bool,
+}
+
 /// A coroutine body as the worker sees it: the user closure and its join
 /// slot in one allocation (a [`Spawned`]).
 pub(crate) trait Body: Send + Sync {
     /// Call the closure (once), catch its panic, stage the result; return
     /// `self` for [`Body::publish`] once the coroutine is gone.
-    fn run(self: Arc<Self>) -> Arc<dyn Body>;
+    fn run(self: Arc<Self>) -> Done;
     /// Never started: drop the closure, complete the slot as cancelled.
     fn cancel(&self);
     /// Cannot start: drop the closure, complete the slot with a panic
@@ -724,7 +734,7 @@ where
 {
     /// Catch the closure's panic into the join slot, but let the forced
     /// unwind of runtime shutdown pass through.
-    fn run(self: Arc<Self>) -> Arc<dyn Body> {
+    fn run(self: Arc<Self>) -> Done {
         let Some(f) = self.f.lock().take() else {
             fatal!("a coroutine body ran twice");
         };
@@ -753,7 +763,10 @@ where
             // the result (dropped here, on the coroutine's stack) and the
             // worker does not publish it (`slice.rs`).
             drop(r);
-            return this;
+            return Done {
+                body: this,
+                emptied: true,
+            };
         }
         this.join.stage(r);
         if crate::coro::is_force_unwinding() {
@@ -761,7 +774,10 @@ where
             // worker discards this return, so publish through it too.
             defer_publication(this.clone());
         }
-        this
+        Done {
+            body: this,
+            emptied: false,
+        }
     }
 
     fn cancel(&self) {
