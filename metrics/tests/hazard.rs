@@ -139,10 +139,21 @@ fn naive_read_order_shows_the_skew() {
     // running coroutine to yield, the window also sees the churn there
     // finish coroutines and free segments (the metric then reads above),
     // in 570-770 of 2,000 pairs (measured: short in 726-928).
+    //
+    // With freed segments poisoned (`BAMBOO_DEBUG=stackpoison=1`, the
+    // second pass of `scripts/test.sh`) a segment a grow frame leaves is
+    // freed at once instead of kept as the spare, so the churn's grows
+    // move segments between the classes both ways inside the window, and
+    // often cancel the fresh coroutine's one: measured on the 2026-12-03
+    // host, byte classes apart in 684-1418 of 2,000 pairs, the metric
+    // short in 217-445 (2,000 and 1,338-1,950 without poison). There a
+    // fifth and a twentieth are asked for: the skew is still there in
+    // hundreds of pairs, which is what this test shows.
+    let (bytes_in, short_in) = if h.stack_poison() { (5, 20) } else { (2, 4) };
     assert!(
-        fresh.bytes * 2 > fresh.pairs && fresh.inuse_short * 4 > fresh.pairs,
+        fresh.bytes * bytes_in > fresh.pairs && fresh.inuse_short * short_in > fresh.pairs,
         "a fresh coroutine's grow takes a segment, so the byte classes should \
-         disagree in most pairs and the metric be short of MemStats.stack_inuse in \
-         many: {fresh:?}"
+         disagree in more than 1/{bytes_in} of the pairs and the metric be short of \
+         MemStats.stack_inuse in more than 1/{short_in}: {fresh:?}"
     );
 }
