@@ -138,32 +138,37 @@ fn burst_then_idle() {
         kept >= BURST * 9 / 10,
         "only {kept} of {BURST} bodies kept after the burst"
     );
-    // Idle workers free what stays unused for a second (beyond 4096 and
-    // the workers' own lists), a bounded batch per pass.
+    // Idle workers free what stays unused for a second (beyond 4096 task
+    // structs and 1024 bodies for the site, and the workers' own lists of
+    // 256 each), a bounded batch per pass.
     let t0 = Instant::now();
-    let bound = 4096 + 2 * 256 + 64;
-    while task_structs() - structs_before > bound {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{} task structs still allocated after 30 s idle",
-            task_structs() - structs_before
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Bodies the same way, beyond 1024 for the site and the workers' own
-    // 256 each.
-    let bound = 1024 + 2 * 256 + 64;
-    while bodies() - bodies_before > bound {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{} bodies still allocated after 30 s idle",
-            bodies() - bodies_before
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    trimmed_to(
+        "task structs",
+        || task_structs() - structs_before,
+        4096 + 2 * 256 + 64,
+        t0,
+    );
+    trimmed_to(
+        "bodies",
+        || bodies() - bodies_before,
+        1024 + 2 * 256 + 64,
+        t0,
+    );
     drop(rt);
     assert_eq!(task_structs(), structs_before);
     assert_eq!(bodies(), bodies_before);
+}
+
+/// Wait until `count()` is at most `bound`, for 30 s after `t0` at most.
+fn trimmed_to(what: &str, count: impl Fn() -> usize, bound: usize, t0: Instant) {
+    while count() > bound {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{} {what} still allocated after 30 s idle",
+            count()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A result that logs its drop.

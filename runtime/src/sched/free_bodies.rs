@@ -1,5 +1,5 @@
 //! Free coroutine bodies by spawn site: the allocation a spawn makes
-//! besides its task struct (`task::Spawned`: the closure and the join
+//! besides its task struct (`body::Spawned`: the closure and the join
 //! slot), kept for the next spawn of the same site instead of going back
 //! to the allocator, as the task structs are (`free_tasks.rs`).
 //!

@@ -23,10 +23,12 @@
 //! so stealing is limited to coroutines that have not started.
 
 pub(crate) mod blocking;
+pub(crate) mod body;
 pub mod coroutine;
 pub(crate) mod dump;
 mod free_bodies;
 mod free_tasks;
+mod idle;
 pub(crate) mod monitor;
 pub(crate) mod park;
 mod placement;
@@ -520,13 +522,13 @@ pub fn task_reuses() -> usize {
 /// in this process, free lists included (`free_bodies.rs`).
 #[cfg(feature = "test-hooks")]
 pub fn bodies() -> usize {
-    task::BODIES.load(Relaxed)
+    body::BODIES.load(Relaxed)
 }
 
 /// Spawns in this process that reused a body from a free list.
 #[cfg(feature = "test-hooks")]
 pub fn body_reuses() -> usize {
-    task::BODY_REUSES.load(Relaxed)
+    body::BODY_REUSES.load(Relaxed)
 }
 
 /// Who is asking for a stop: the running coroutine's id, or (on a plain

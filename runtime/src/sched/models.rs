@@ -395,7 +395,7 @@ fn remote_wake_finds_no_fence() {
 
 /// A spawner hands a coroutine to an idle worker (`placement::place`:
 /// claim its `looking` flag, push onto its `handoff`, wake it if it
-/// sleeps) while that worker goes to sleep (`worker::idle`: raise
+/// sleeps) while that worker goes to sleep (`idle::idle`: raise
 /// `looking`, announce the sleep, look at its queues once more, wait). The
 /// worker always gets the coroutine: it sees the handoff before it waits,
 /// or the spawner sees it asleep and wakes it (a lost wake-up is a
@@ -607,10 +607,10 @@ const BATCH: usize = 3;
 /// reports after it (`placement::queued`) decides how to wake a sleeper
 /// (`Placed::wake`: the 2nd and the 3rd push the full handshake), and
 /// `worker::take_sleeper` takes the one to wake. The
-/// idle worker starts where `worker::idle` goes to sleep (its pick found
+/// idle worker starts where `idle::idle` goes to sleep (its pick found
 /// nothing: nothing is pushed yet): `worker::sleep_unless` announces the
 /// sleep, counts it, re-checks (`placement::offer`: two or more is work;
-/// a lone coroutine first seen there is not, as in `has_work`) and waits
+/// a lone coroutine first seen there is not, as in `idle::has_work`) and waits
 /// in its poller; woken, or with work found, it steals until it finds
 /// nothing (`steal_batch_and_pop`; a lone coroutine at once, as
 /// `placement::stealable` lets it go after `LONE_STEAL_DELAY` of its owner

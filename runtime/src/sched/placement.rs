@@ -215,7 +215,7 @@ pub(super) fn yield_at_once(local: &Local) -> bool {
         return false;
     }
     let s = &local.shared;
-    // Unlike the idle test (`worker::has_work`): any armed timer, any
+    // Unlike the idle test (`idle::has_work`): any armed timer, any
     // registered socket and any unstarted coroutine elsewhere (lone or
     // not) sends the yield through the loop.
     let alone = super::worker::nothing_queued(local)

@@ -62,7 +62,7 @@ pub(super) fn shutdown(local: &Local, slab: &mut Slab) {
                 task.park_state.transition_to_done();
                 slab.release(i);
                 local.ctx.wc().finished.add(1);
-                if let Some(b) = super::task::take_unwound() {
+                if let Some(b) = super::body::take_unwound() {
                     b.publish();
                 }
             }

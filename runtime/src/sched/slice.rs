@@ -23,7 +23,8 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::task::{Done, TaskShared, Unstarted};
+use super::body::Done;
+use super::task::{TaskShared, Unstarted};
 use super::worker::Local;
 use crate::coro::{self, CoroBox, Outcome};
 use crate::counters::{latency_bucket, WorkerCounters};
@@ -205,7 +206,7 @@ pub(super) fn run_slice(
             slab.release(slot);
             wc.finished.add(1);
             debug_assert_coroutines(local, slab);
-            if !super::task::is_detached(&done.body) {
+            if !super::body::is_detached(&done.body) {
                 done.body.publish();
             } else if done.emptied {
                 // Nobody could join it as it returned: its result was
@@ -250,7 +251,7 @@ fn unwind_cancelled(local: &Local, slab: &mut Slab, slot: usize) {
     slab.release(slot);
     local.ctx.wc().finished.add(1);
     debug_assert_coroutines(local, slab);
-    if let Some(b) = super::task::take_unwound() {
+    if let Some(b) = super::body::take_unwound() {
         b.publish();
     }
     super::free_tasks::recycle(task);

@@ -2,7 +2,7 @@
 //! shares ([`spawn_sized`]), and [`JoinHandle`].
 //!
 //! Contract:
-//! - A spawn takes its body (`task::Spawned`: the closure and its join
+//! - A spawn takes its body (`body::Spawned`: the closure and its join
 //!   slot) from its site's free list on the worker (`free_bodies.rs`) and
 //!   its task struct from the worker's (`free_tasks.rs`), allocating
 //!   either only when none is there; the handle and the queue entry share
@@ -25,8 +25,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use super::body::{Body, HasJoinSlot, Spawned};
 use super::placement::{self, Placed};
-use super::task::{self, HasJoinSlot, Spawned, TaskShared, Unstarted};
+use super::task::{TaskShared, Unstarted};
 use super::worker::{self, Shared};
 use super::{free_bodies, free_tasks};
 use crate::error::JoinError;
@@ -219,7 +220,7 @@ fn spawn_body(
     at: &'static std::panic::Location<'static>,
     name: Option<Box<str>>,
     stack: usize,
-    body: Arc<dyn task::Body>,
+    body: Arc<dyn Body>,
 ) -> Arc<TaskShared> {
     let local = worker::local().filter(|l| Arc::ptr_eq(&l.shared, shared));
     let l = local.as_deref();

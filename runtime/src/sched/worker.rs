@@ -38,7 +38,7 @@ use super::blocking::BlockingPool;
 use super::free_bodies::{SharedBodies, Sites};
 use super::free_tasks::FreeTasks;
 use super::monitor::MonitorWake;
-use super::placement::{note_slice, pick, stealable, watching_lone};
+use super::placement::{note_slice, pick};
 use super::poller::{LocalPoll, PollerShared};
 use super::registry::Registry;
 use super::remote::{self, RemoteQueue};
@@ -56,16 +56,6 @@ use crate::counters::Counters;
 use crate::loom::sync::atomic::{fence, AtomicBool};
 use crate::stack::cache::SegCache;
 use crate::stack::pool::Pool;
-
-/// Spin rounds of an idle worker before it parks its thread: 16 rounds of
-/// 24 `pause`s plus a `has_work` check each, meant to be ~10 us: enough to
-/// catch a cross-worker wake-up in flight, short enough not to burn a core.
-/// Measured on the 2-core development VM (Linux 6.18): 2048 `pause`s took
-/// 54 us. `pause` latency varies a lot between CPUs (about 10 to 140
-/// cycles); to re-measure, time a loop of `std::hint::spin_loop()` calls,
-/// and see `tests/idle.rs` for the idle-CPU check.
-const SPIN_ROUNDS: u32 = 16;
-const SPIN_PAUSES: u32 = 24;
 
 /// A busy worker polls its sockets (without waiting) once per this many
 /// slices (Go's scheduler checks the netpoller every 61 schedule ticks; a
@@ -600,7 +590,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
                     // Its join slot: what the coroutine's end touches.
                     hint: Arc::as_ptr(&body).cast::<()>() as usize,
                 };
-                let body = super::task::StartedBody::new(body);
+                let body = super::body::StartedBody::new(body);
                 let st = coro::start(seg, opts, task, move || body.run());
                 st.task().stack_bytes.store(st.chain_bytes(), Relaxed);
                 let slot = slab.insert(st);
@@ -620,7 +610,7 @@ pub(crate) fn run(shared: Arc<Shared>, idx: usize, deque: LocalDeque<Unstarted>,
             }
             None => {
                 me.looking.store(true, SeqCst);
-                idle(&local, &mut || {
+                super::idle::idle(&local, &mut || {
                     shrink.tick(
                         &local.parked_since_pass,
                         &mut slab,
@@ -702,7 +692,7 @@ fn fire_due_timers(local: &Local, due: &mut Vec<Arc<TaskShared>>) {
 
 /// Nothing for this worker in its own queues (remote wake-ups, handoff,
 /// unstarted deque), in the injector, and no stop or shutdown to act on:
-/// the part of "is there work" that [`has_work`] and
+/// the part of "is there work" that `idle::has_work` and
 /// `placement::yield_at_once` share (ready coroutines, timers, sockets and
 /// other workers' deques each of them judges its own way).
 pub(super) fn nothing_queued(local: &Local) -> bool {
@@ -716,18 +706,6 @@ pub(super) fn nothing_queued(local: &Local) -> bool {
         && !s.shutdown.load(SeqCst)
 }
 
-fn has_work(local: &Local) -> bool {
-    let s = &local.shared;
-    !local.ready.borrow().is_empty()
-        || !nothing_queued(local)
-        || (0..s.stealers.len()).any(|k| k != local.idx && stealable(local, k))
-        || local
-            .timers
-            .borrow()
-            .next_deadline()
-            .is_some_and(|d| d <= Instant::now())
-}
-
 /// Poll this worker's sockets, waiting up to `timeout` (`None`: until a
 /// wake-up), and wake their waiters. True if any socket was ready.
 pub(super) fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> bool {
@@ -735,82 +713,10 @@ pub(super) fn poll_now(local: &Local, timeout: Option<std::time::Duration>) -> b
     local.poll.borrow_mut().poll(&me.poller, timeout) > 0
 }
 
-/// Nothing to run: spin briefly, then sleep in the poller until a wake-up,
-/// a timer, or the next scavenger, shrink or free-task trim pass
-/// (`free_tasks.rs`; `shrink_pass` runs this
-/// worker's shrink pass if due and says when the next one is).
-fn idle(local: &Local, shrink_pass: &mut dyn FnMut() -> Option<std::time::Duration>) {
-    // Nothing runs here: a new slice number (the monitor must not count
-    // idle time against the next coroutine) and no stale request.
-    new_slice(&local.shared.workers[local.idx]);
-    coro::clear_preempt();
-    let has_sockets = local.shared.workers[local.idx].poller.has_sockets();
-    if has_sockets && poll_now(local, Some(std::time::Duration::ZERO)) {
-        return;
-    }
-    // With sockets registered, readiness arrives through epoll, which the
-    // spin cannot see: go straight to the wait (it returns at once when
-    // events are pending) instead of burning the core.
-    let spins = if has_sockets { 0 } else { SPIN_ROUNDS };
-    for _ in 0..spins {
-        if has_work(local) {
-            return;
-        }
-        for _ in 0..SPIN_PAUSES {
-            std::hint::spin_loop();
-        }
-    }
-    if spins > 0 && watching_lone(local) {
-        // A lone unstarted coroutine elsewhere may become stealable
-        // (`stealable`): keep looking rather than sleep past it. Bounded:
-        // its owner runs it when its slice ends.
-        return;
-    }
-    let s = &local.shared;
-    // Nothing to run: a scavenger pass and a trim of the free task structs
-    // if due, off the coroutines' path (Go's background scavenger); the
-    // sleep ends when the next is due.
-    // Free segments held here go to the pool to age once in a while.
-    local.ctx.flush_own_if_stale();
-    s.pool.tick();
-    let shrink_in = shrink_pass();
-    let trim_in = s.free_tasks.trim(Instant::now);
-    let trim_bodies_in = s.free_bodies.trim();
-    let me = &s.workers[local.idx];
-    sleep_unless(
-        &me.sleeping,
-        &s.sleepers,
-        || {
-            local.ctx.release_cache();
-            has_work(local)
-        },
-        || {
-            local.ctx.wc().idle_parks.add(1);
-            let next = local.timers.borrow().next_deadline();
-            let timer = next.map(|d| d.saturating_duration_since(Instant::now()));
-            let wait = [
-                timer,
-                s.pool.next_pass_in(),
-                shrink_in,
-                trim_in,
-                trim_bodies_in,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            poll_now(local, wait);
-        },
-    );
-    // The monitor may have gone to sleep while every worker slept: this
-    // one is about to run coroutines again (one load when it is awake).
-    s.monitor.worker_awake();
-    local.ctx.acquire_cache();
-}
-
 /// A new slice number for the monitor (`monitor.rs`) without a slice:
 /// a plain load and store, the owner is the only writer.
 #[inline(always)]
-fn new_slice(me: &WorkerShared) {
+pub(super) fn new_slice(me: &WorkerShared) {
     me.slices
         .store(me.slices.load(Relaxed).wrapping_add(1), Relaxed);
 }
